@@ -1,0 +1,32 @@
+# Serin's developer entry points. `make test` is the command CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help testbed-build cluster-up cluster-down test lint
+
+help:
+	@echo "make test          build the testbed if needed, start it, run every test, stop it"
+	@echo "make cluster-up    start the local control plane and Prometheus (target/testbed/env)"
+	@echo "make cluster-down  stop what cluster-up started"
+	@echo "make lint          cargo fmt --check and clippy"
+
+testbed-build:
+	@bash tests/cluster/build.sh >/dev/null
+
+cluster-up:
+	@bash tests/cluster/cluster-up.sh
+
+cluster-down:
+	@bash tests/cluster/cluster-down.sh
+
+# The cluster is stopped whether the tests pass or not; the exit code is the tests'.
+test:
+	@bash tests/cluster/cluster-up.sh
+	@status=0; \
+	  source target/testbed/env && cargo test --workspace --all-targets || status=$$?; \
+	  bash tests/cluster/cluster-down.sh; \
+	  exit $$status
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings

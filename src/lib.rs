@@ -1,0 +1,2 @@
+//! Serin: a progressive-delivery operator for Kubernetes that reads Flagger's
+//! `flagger.app/v1beta1` resources.

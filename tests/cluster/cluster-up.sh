@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Starts a local Kubernetes control plane (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kwok with fake nodes) and Prometheus,
+# all on 127.0.0.1, and writes target/testbed/env for the tests.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/lib.sh"
+
+startup_timeout="${TESTBED_TIMEOUT:-90}"
+env_file="$run_dir/env"
+
+all_up() {
+  local c
+  [[ -f "$env_file" ]] || return 1
+  for c in "${components[@]}"; do [[ -n "$(live_pid "$c")" ]] || return 1; done
+  # shellcheck disable=SC1090
+  (source "$env_file" && "$TESTBED_BIN/kubectl" get --raw /readyz >/dev/null 2>&1)
+}
+
+if all_up; then
+  log "already up ($env_file)"
+  exit 0
+fi
+# A half-started testbed is stopped before starting afresh.
+bash "$here/cluster-down.sh" >/dev/null 2>&1 || true
+
+bin="$(bash "$here/build.sh")"
+stages="$(dirname "$bin")/stages/kwok-stages.yaml"
+
+if ! command -v prometheus >/dev/null 2>&1; then
+  log "installing prometheus from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus >/dev/null; }
+fi
+for tool in openssl curl python3 prometheus; do
+  command -v "$tool" >/dev/null 2>&1 || { log "missing required tool: $tool"; exit 1; }
+done
+
+rm -rf "$run_dir"
+mkdir -p "$run_dir" "$pid_dir" "$log_dir" "$run_dir/pki" "$run_dir/etcd" "$run_dir/prometheus"
+
+# Free loopback ports, asked of the kernel all at once so they differ.
+read -r p_etcd p_peer p_api p_kcm p_sched p_prom p_kwok < <(python3 - <<'PY'
+import socket
+socks = []
+for _ in range(7):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+)
+
+# --- certificates ---------------------------------------------------------------
+pki="$run_dir/pki"
+(
+  cd "$pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=serin-testbed-ca" \
+    -keyout ca.key -out ca.crt
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n' >apiserver.ext
+  openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+    -extfile apiserver.ext -out apiserver.crt
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=admin/O=system:masters" -keyout admin.key -out admin.csr
+  printf 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n' >client.ext
+  openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+    -extfile client.ext -out admin.crt
+  openssl genrsa -out sa.key 2048
+  openssl rsa -in sa.key -pubout -out sa.pub
+) >"$log_dir/openssl.log" 2>&1 || { log "openssl failed:"; tail -20 "$log_dir/openssl.log" >&2; exit 1; }
+
+kubeconfig="$run_dir/admin.kubeconfig"
+cat >"$kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: serin-testbed
+  cluster:
+    server: https://127.0.0.1:$p_api
+    certificate-authority: $pki/ca.crt
+users:
+- name: admin
+  user:
+    client-certificate: $pki/admin.crt
+    client-key: $pki/admin.key
+contexts:
+- name: serin-testbed
+  context:
+    cluster: serin-testbed
+    user: admin
+current-context: serin-testbed
+KC
+chmod 600 "$kubeconfig"
+
+started=()
+fail() {
+  local name="$1" why="$2"
+  log "FAILED: $name $why; last lines of $log_dir/$name.log:"
+  tail -n 30 "$log_dir/$name.log" >&2 || true
+  for ((i = ${#started[@]} - 1; i >= 0; i--)); do stop_component "${started[$i]}" 2>/dev/null; done
+  exit 1
+}
+
+start() {
+  local name="$1" exe="$2"; shift 2
+  setsid "$exe" "$@" >"$log_dir/$name.log" 2>&1 </dev/null &
+  local pid=$! i
+  echo "$pid $exe" >"$pid_dir/$name.pid"
+  started+=("$name")
+  # Until the child has exec'd, its cmdline is still this shell's.
+  for i in $(seq 1 50); do
+    [[ -d "/proc/$pid" ]] || break
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$exe" && break
+    sleep 0.05
+  done
+}
+
+# Waits until the command succeeds; fails with the component's log otherwise.
+wait_for() {
+  local name="$1"; shift
+  local deadline=$((SECONDS + startup_timeout))
+  until "$@" >/dev/null 2>&1; do
+    [[ -n "$(live_pid "$name")" ]] || fail "$name" "exited during startup"
+    ((SECONDS < deadline)) || fail "$name" "was not ready after ${startup_timeout}s"
+    sleep 0.3
+  done
+  log "$name is ready"
+}
+
+kctl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+
+# --- etcd -------------------------------------------------------------------------
+start etcd "$bin/etcd" --name=testbed --data-dir="$run_dir/etcd" \
+  --listen-client-urls="http://127.0.0.1:$p_etcd" --advertise-client-urls="http://127.0.0.1:$p_etcd" \
+  --listen-peer-urls="http://127.0.0.1:$p_peer" --initial-advertise-peer-urls="http://127.0.0.1:$p_peer" \
+  --initial-cluster="testbed=http://127.0.0.1:$p_peer" --unsafe-no-fsync=true \
+  --auto-compaction-retention=1 --quota-backend-bytes=4294967296 --log-level=warn
+wait_for etcd curl -sf "http://127.0.0.1:$p_etcd/health"
+
+# --- kube-apiserver ------------------------------------------------------------------
+# ServiceAccount admission is off (as in envtest): no kubelet mounts tokens here.
+# TaintNodesByCondition is off: without the node-lifecycle controller nothing
+# would lift the not-ready taint it puts on new nodes.
+start kube-apiserver "$bin/kube-apiserver" \
+  --etcd-servers="http://127.0.0.1:$p_etcd" \
+  --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$p_api" \
+  --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+  --client-ca-file="$pki/ca.crt" \
+  --service-account-issuer=https://kubernetes.default.svc \
+  --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+  --service-cluster-ip-range=10.96.0.0/16 \
+  --authorization-mode=RBAC \
+  --disable-admission-plugins=ServiceAccount,TaintNodesByCondition \
+  --endpoint-reconciler-type=none \
+  --allow-privileged=true --cert-dir="$run_dir/apiserver-certs"
+wait_for kube-apiserver curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+  "https://127.0.0.1:$p_api/readyz"
+
+# --- controller-manager and scheduler -------------------------------------------------
+start kube-controller-manager "$bin/kube-controller-manager" \
+  --kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
+  --leader-elect=false --bind-address=127.0.0.1 --secure-port="$p_kcm" \
+  --controllers=deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,horizontal-pod-autoscaler-controller,serviceaccount-controller,daemonset-controller,endpointslice-controller,job-controller \
+  --root-ca-file="$pki/ca.crt" --service-account-private-key-file="$pki/sa.key" \
+  --use-service-account-credentials=false --kube-api-qps=200 --kube-api-burst=400 \
+  --concurrent-deployment-syncs=10 --concurrent-replicaset-syncs=10
+wait_for kube-controller-manager curl -sfk "https://127.0.0.1:$p_kcm/healthz"
+
+start kube-scheduler "$bin/kube-scheduler" \
+  --kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
+  --leader-elect=false --bind-address=127.0.0.1 --secure-port="$p_sched" \
+  --kube-api-qps=200 --kube-api-burst=400
+wait_for kube-scheduler curl -sfk "https://127.0.0.1:$p_sched/healthz"
+
+# --- kwok and fake nodes ---------------------------------------------------------------
+start kwok "$bin/kwok" --kubeconfig="$kubeconfig" --config="$stages" \
+  --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+  --cidr=10.244.0.0/16 --node-ip=10.0.0.1 --node-lease-duration-seconds=0 \
+  --server-address="127.0.0.1:$p_kwok"
+node_count="${TESTBED_NODES:-3}"
+for i in $(seq 0 $((node_count - 1))); do
+  cat <<NODE
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+---
+NODE
+done | kctl apply -f - >"$log_dir/nodes.log" 2>&1 || fail kwok "could not create fake nodes ($(cat "$log_dir/nodes.log"))"
+nodes_ready() {
+  local ready
+  ready="$(kctl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True)"
+  [[ "$ready" -eq "$node_count" ]]
+}
+wait_for kwok nodes_ready
+
+# --- Prometheus -------------------------------------------------------------------------
+targets_file="$run_dir/prometheus/targets.json"
+echo '[]' >"$targets_file"
+cat >"$run_dir/prometheus/prometheus.yml" <<PROM
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: testbed
+    file_sd_configs:
+      - files: ['$targets_file']
+        refresh_interval: 1s
+PROM
+start prometheus "$(command -v prometheus)" \
+  --config.file="$run_dir/prometheus/prometheus.yml" \
+  --storage.tsdb.path="$run_dir/prometheus/data" \
+  --web.listen-address="127.0.0.1:$p_prom" \
+  --web.enable-lifecycle
+wait_for prometheus curl -sf "http://127.0.0.1:$p_prom/-/ready"
+
+cat >"$env_file.tmp" <<ENV
+export KUBECONFIG=$kubeconfig
+export PROMETHEUS_URL=http://127.0.0.1:$p_prom
+export PROMETHEUS_TARGETS_FILE=$targets_file
+export TESTBED_BIN=$bin
+export TESTBED_DIR=$run_dir
+export TESTBED_API_SERVER=https://127.0.0.1:$p_api
+ENV
+mv "$env_file.tmp" "$env_file"
+log "up: source $env_file"
