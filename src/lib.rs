@@ -1,2 +1,4 @@
 //! Serin: a progressive-delivery operator for Kubernetes that reads Flagger's
 //! `flagger.app/v1beta1` resources.
+
+pub mod api;
