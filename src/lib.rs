@@ -2,3 +2,4 @@
 //! `flagger.app/v1beta1` resources.
 
 pub mod api;
+pub mod canary_spec;

@@ -1,0 +1,189 @@
+//! The working state of one tick: inputs, the status being written, the
+//! effects so far, and access to check answers (missing ones suspend the tick).
+
+use crate::effects::Effect;
+use crate::events::{Alert, Event, Severity};
+use crate::model::observe::{CheckRequest, MetricAnswer, Observations, WebhookAnswer};
+use crate::model::spec::CanarySpec;
+use crate::model::status::{CanaryStatus, Phase, Timestamp};
+
+use super::tick::TickOutcome;
+
+/// The tick needs this check answered before it can go on.
+#[derive(Debug)]
+pub(crate) struct Pending(pub CheckRequest);
+
+pub(crate) type Step<T> = Result<T, Pending>;
+
+pub(crate) struct Ctx<'a> {
+    pub spec: &'a CanarySpec,
+    /// The status as read at the start of the tick. Like Flagger's in-memory
+    /// Canary it is not updated by this tick's writes.
+    pub status: &'a CanaryStatus,
+    pub obs: &'a Observations,
+    pub now: Timestamp,
+    next: CanaryStatus,
+    written: bool,
+    effects: Vec<Effect>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        spec: &'a CanarySpec,
+        status: &'a CanaryStatus,
+        obs: &'a Observations,
+        now: Timestamp,
+    ) -> Ctx<'a> {
+        Ctx {
+            spec,
+            status,
+            obs,
+            now,
+            next: status.clone(),
+            written: false,
+            effects: Vec::new(),
+        }
+    }
+
+    pub fn finish(mut self) -> TickOutcome {
+        // Every status write stamps lastTransitionTime.
+        if self.written {
+            self.next.last_transition_time = Some(self.now);
+        }
+        TickOutcome {
+            next_status: self.next,
+            effects: self.effects,
+        }
+    }
+
+    // --- answers -------------------------------------------------------
+
+    pub fn webhook(&self, index: usize, phase: Phase) -> Step<&'a WebhookAnswer> {
+        match self.obs.answers.webhooks.get(&index) {
+            Some(answer) => Ok(answer),
+            None => {
+                let hook = self.spec.analysis.webhooks.get(index);
+                Err(Pending(CheckRequest::Webhook {
+                    index,
+                    name: hook.map(|h| h.name.clone()).unwrap_or_default(),
+                    hook_type: hook.map_or(crate::model::spec::HookType::Rollout, |h| h.hook_type),
+                    phase,
+                }))
+            }
+        }
+    }
+
+    pub fn metric(&self, index: usize) -> Step<&'a MetricAnswer> {
+        match self.obs.answers.metrics.get(&index) {
+            Some(answer) => Ok(answer),
+            None => Err(Pending(CheckRequest::Metric {
+                index,
+                name: self
+                    .spec
+                    .analysis
+                    .metrics
+                    .get(index)
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default(),
+            })),
+        }
+    }
+
+    pub fn metric_providers(&self) -> Step<&'a Result<(), String>> {
+        self.obs
+            .answers
+            .metric_providers
+            .as_ref()
+            .ok_or(Pending(CheckRequest::MetricProviders))
+    }
+
+    // --- effects -------------------------------------------------------
+
+    pub fn effect(&mut self, effect: Effect) {
+        self.effects.push(effect);
+    }
+
+    pub fn normal(&mut self, message: String) {
+        self.effects.push(Effect::Event(Event::normal(message)));
+    }
+
+    pub fn warning(&mut self, message: String) {
+        self.effects.push(Effect::Event(Event::warning(message)));
+    }
+
+    pub fn event(&mut self, event: Event) {
+        self.effects.push(Effect::Event(event));
+    }
+
+    pub fn alert(&mut self, message: impl Into<String>, severity: Severity, with_metadata: bool) {
+        self.effects
+            .push(Effect::Alert(Alert::new(message, severity, with_metadata)));
+    }
+
+    pub fn set_routes(&mut self, primary: i32, canary: i32, mirrored: bool) {
+        self.effects.push(Effect::SetRoutes {
+            primary,
+            canary,
+            mirrored,
+        });
+    }
+
+    // --- status writes (Flagger's SyncStatus / SetStatus* helpers) ------
+
+    /// Full sync: counters from the arguments, revision from the target as observed.
+    pub fn sync_status(&mut self, phase: Phase, weight: i32, failed: i32, iterations: i32) {
+        let revision = &self.obs.revision;
+        self.next.phase = phase;
+        self.next.canary_weight = weight;
+        self.next.failed_checks = failed;
+        self.next.iterations = iterations;
+        self.next.last_applied_spec = revision.spec_hash.clone();
+        self.next.tracked_configs = revision.tracked_configs.clone();
+        if phase == Phase::Initialized {
+            self.next.last_promoted_spec = revision.spec_hash.clone();
+        }
+        self.written = true;
+    }
+
+    /// Phase change; counters reset except while a run is moving forward.
+    pub fn set_phase(&mut self, phase: Phase) {
+        self.next.phase = phase;
+        if !matches!(
+            phase,
+            Phase::Progressing | Phase::Waiting | Phase::Promoting
+        ) {
+            self.next.canary_weight = 0;
+            self.next.iterations = 0;
+            if phase == Phase::WaitingPromotion {
+                self.next.iterations = self.spec.analysis.iterations - 1;
+            }
+        }
+        if matches!(phase, Phase::Initialized | Phase::Succeeded) {
+            self.next.last_promoted_spec = self.next.last_applied_spec.clone();
+        }
+        self.written = true;
+    }
+
+    pub fn set_weight(&mut self, weight: i32) {
+        self.next.canary_weight = weight;
+        self.written = true;
+    }
+
+    pub fn set_iterations(&mut self, iterations: i32) {
+        self.next.iterations = iterations;
+        self.written = true;
+    }
+
+    pub fn set_failed_checks(&mut self, failed: i32) {
+        self.next.failed_checks = failed;
+        self.written = true;
+    }
+
+    /// Failed canaries re-sync their revision every tick without changing phase,
+    /// so re-applying a failed spec after a revert counts as new.
+    pub fn resync_revision(&mut self) {
+        self.next.last_applied_spec = self.obs.revision.spec_hash.clone();
+        self.next.tracked_configs = self.obs.revision.tracked_configs.clone();
+        self.written = true;
+    }
+}

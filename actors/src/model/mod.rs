@@ -1,0 +1,5 @@
+//! Serin's domain types: spec, persisted status and per-tick observations.
+
+pub mod observe;
+pub mod spec;
+pub mod status;

@@ -1,0 +1,7 @@
+//! Scenario tests ported from Flagger's scheduler tests.
+
+mod failures;
+mod gates;
+mod scheduler;
+mod sim;
+mod walkthrough;

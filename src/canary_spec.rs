@@ -1,0 +1,240 @@
+//! A `Canary` resource turned into the core's [`serin_actors::CanarySpec`]:
+//! the one place where the Kubernetes shape meets the decision logic.
+
+use serde::Serialize;
+use serin_actors::model::spec as core;
+
+use crate::api::Canary;
+use crate::api::canary::{AbMatch, CanaryMetric, CanaryWebhook, HeaderMatch, StringMatch};
+
+/// Why a Canary cannot be driven.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SpecError {
+    #[error("canary has no name")]
+    MissingName,
+    #[error("webhook {name} has an unknown type {value:?}")]
+    UnknownWebhookType { name: String, value: String },
+}
+
+/// Builds the core spec; `mesh_provider` is the `-mesh-provider` flag, used
+/// when the Canary sets no `spec.provider`.
+pub fn canary_spec(canary: &Canary, mesh_provider: &str) -> Result<core::CanarySpec, SpecError> {
+    let name = canary.metadata.name.clone().ok_or(SpecError::MissingName)?;
+    let namespace = canary
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let spec = &canary.spec;
+    let provider = spec
+        .provider
+        .as_ref()
+        .map(wire_str)
+        .unwrap_or_else(|| mesh_provider.to_string());
+    let a = &spec.analysis;
+    let webhooks = a
+        .webhooks
+        .iter()
+        .flatten()
+        .map(webhook)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(core::CanarySpec {
+        name,
+        namespace,
+        target: core::TargetRef {
+            kind: wire_str(&spec.target_ref.kind),
+            name: spec.target_ref.name.clone(),
+        },
+        metrics_provider: provider.clone(),
+        provider,
+        analysis: core::AnalysisSpec {
+            interval: a.interval.clone().unwrap_or_default(),
+            threshold: a.threshold.unwrap_or(0),
+            max_weight: a.max_weight.unwrap_or(0),
+            step_weight: a.step_weight.unwrap_or(0),
+            step_weights: a.step_weights.clone().unwrap_or_default(),
+            step_weight_promotion: a.step_weight_promotion.unwrap_or(0),
+            iterations: a.iterations.unwrap_or(0),
+            mirror: a.mirror.unwrap_or(false),
+            mirror_weight: a.mirror_weight.unwrap_or(0),
+            match_conditions: a.r#match.iter().flatten().map(request_match).collect(),
+            metrics: a.metrics.iter().flatten().map(metric).collect(),
+            webhooks,
+            alerts: a
+                .alerts
+                .iter()
+                .flatten()
+                .map(|alert| core::AlertRef {
+                    name: alert.name.clone(),
+                    severity: alert.severity.as_ref().map(wire_str).unwrap_or_default(),
+                    provider_name: alert.provider_ref.name.clone(),
+                    provider_namespace: alert.provider_ref.namespace.clone(),
+                })
+                .collect(),
+        },
+        progress_deadline_seconds: spec.progress_deadline_seconds,
+        skip_analysis: spec.skip_analysis.unwrap_or(false),
+        suspend: spec.suspend.unwrap_or(false),
+    })
+}
+
+/// The string a unit enum is written as in a manifest.
+fn wire_str<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn webhook(hook: &CanaryWebhook) -> Result<core::WebhookSpec, SpecError> {
+    let value = hook.type_.as_ref().map(wire_str).unwrap_or_default();
+    let hook_type = core::HookType::parse(&value).ok_or_else(|| SpecError::UnknownWebhookType {
+        name: hook.name.clone(),
+        value: value.clone(),
+    })?;
+    Ok(core::WebhookSpec {
+        name: hook.name.clone(),
+        hook_type,
+        url: hook.url.clone(),
+        timeout: hook.timeout.clone().unwrap_or_default(),
+        retries: hook.retries.unwrap_or(0),
+        mute_alert: hook.mute_alert.unwrap_or(false),
+        disable_tls: hook.disable_tls.unwrap_or(false),
+        metadata: hook.metadata.clone().unwrap_or_default(),
+    })
+}
+
+fn metric(m: &CanaryMetric) -> core::MetricSpec {
+    core::MetricSpec {
+        name: m.name.clone(),
+        interval: m.interval.clone().unwrap_or_default(),
+        threshold_range: m.threshold_range.as_ref().map(|r| core::ThresholdRange {
+            min: r.min,
+            max: r.max,
+        }),
+        threshold: m.threshold.unwrap_or(0.0),
+        query: m.query.clone().unwrap_or_default(),
+        template_ref: m.template_ref.as_ref().map(|t| core::TemplateRef {
+            name: t.name.clone(),
+            namespace: t.namespace.clone(),
+        }),
+        template_variables: m.template_variables.clone().unwrap_or_default(),
+    }
+}
+
+fn request_match(m: &AbMatch) -> core::RequestMatch {
+    core::RequestMatch {
+        headers: m
+            .headers
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), header_match(v)?)))
+            .collect(),
+        query_params: m
+            .query_params
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), string_match(v)?)))
+            .collect(),
+        source_labels: m.source_labels.clone().unwrap_or_default(),
+    }
+}
+
+fn header_match(h: &HeaderMatch) -> Option<core::StringMatch> {
+    // The CRD's oneOf allows exactly one of these.
+    h.exact
+        .clone()
+        .map(core::StringMatch::Exact)
+        .or_else(|| h.prefix.clone().map(core::StringMatch::Prefix))
+        .or_else(|| h.suffix.clone().map(core::StringMatch::Suffix))
+        .or_else(|| h.regex.clone().map(core::StringMatch::Regex))
+}
+
+fn string_match(s: &StringMatch) -> Option<core::StringMatch> {
+    s.exact
+        .clone()
+        .map(core::StringMatch::Exact)
+        .or_else(|| s.prefix.clone().map(core::StringMatch::Prefix))
+        .or_else(|| s.regex.clone().map(core::StringMatch::Regex))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::from_yaml_str;
+
+    fn shared_canaries() -> Vec<(String, Canary)> {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/flagger-compat/manifests"
+        );
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.lines().any(|l| l == "kind: Canary") {
+                out.push((
+                    path.display().to_string(),
+                    from_yaml_str::<Canary>(&text).unwrap(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_shared_canary_becomes_a_core_spec() {
+        let canaries = shared_canaries();
+        assert!(canaries.len() > 10, "expected the shared Canary manifests");
+        for (file, canary) in canaries {
+            let spec = canary_spec(&canary, "nginx").unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(spec.name, canary.metadata.name.clone().unwrap(), "{file}");
+            assert_eq!(spec.target.name, canary.spec.target_ref.name, "{file}");
+            assert_eq!(
+                spec.analysis.webhooks.len(),
+                canary.spec.analysis.webhooks.as_ref().map_or(0, Vec::len)
+            );
+            assert_eq!(
+                spec.analysis.metrics.len(),
+                canary.spec.analysis.metrics.as_ref().map_or(0, Vec::len)
+            );
+        }
+    }
+
+    #[test]
+    fn nginx_tutorial_canary_maps_its_analysis() {
+        let (_, canary) = shared_canaries()
+            .into_iter()
+            .find(|(f, _)| f.contains("nginx-progressive-delivery--canary-podinfo"))
+            .unwrap();
+        let spec = canary_spec(&canary, "kubernetes").unwrap();
+        assert_eq!(spec.provider, "nginx");
+        assert_eq!(spec.target.kind, "Deployment");
+        assert_eq!(spec.analysis.max_weight(), 50);
+        assert_eq!(spec.analysis.step_weight, 5);
+        assert_eq!(spec.analysis.strategy(), core::Strategy::Canary);
+        let hooks: Vec<_> = spec
+            .analysis
+            .webhooks
+            .iter()
+            .map(|w| (w.name.as_str(), w.hook_type))
+            .collect();
+        assert_eq!(
+            hooks,
+            [
+                ("acceptance-test", core::HookType::PreRollout),
+                ("load-test", core::HookType::Rollout)
+            ]
+        );
+    }
+
+    #[test]
+    fn mesh_provider_applies_when_the_canary_names_none() {
+        let (_, mut canary) = shared_canaries().into_iter().next().unwrap();
+        canary.spec.provider = None;
+        assert_eq!(
+            canary_spec(&canary, "kubernetes").unwrap().provider,
+            "kubernetes"
+        );
+    }
+}
