@@ -3,3 +3,4 @@
 
 pub mod api;
 pub mod canary_spec;
+pub mod cli;
