@@ -4,3 +4,4 @@
 pub mod api;
 pub mod canary_spec;
 pub mod cli;
+pub mod telemetry;
