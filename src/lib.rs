@@ -4,4 +4,5 @@
 pub mod api;
 pub mod canary_spec;
 pub mod cli;
+pub mod logging;
 pub mod telemetry;
