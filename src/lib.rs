@@ -4,5 +4,6 @@
 pub mod api;
 pub mod canary_spec;
 pub mod cli;
+pub mod demo;
 pub mod logging;
 pub mod telemetry;

@@ -1,0 +1,4 @@
+//! The embedded demo: Flagger's NGINX walkthrough replayed on the in-memory
+//! simulated cluster.
+
+pub mod render;
