@@ -23,10 +23,10 @@ cluster-down:
 test:
 	@bash tests/cluster/cluster-up.sh
 	@status=0; \
-	  source target/testbed/env && cargo test --workspace --all-targets || status=$$?; \
+	  source target/testbed/env && cargo test --workspace --all-targets --all-features || status=$$?; \
 	  bash tests/cluster/cluster-down.sh; \
 	  exit $$status
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --all-features -- -D warnings

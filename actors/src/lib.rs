@@ -22,5 +22,10 @@ pub use model::observe::{
 pub use model::spec::{AnalysisSpec, CanarySpec, HookType, MetricSpec, Strategy, WebhookSpec};
 pub use model::status::{CanaryStatus, Phase, Timestamp};
 
+pub mod actors;
+pub mod ports;
+pub mod registry;
+#[cfg(feature = "sim")]
+pub mod sim;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,122 @@
+//! Scheduling rules of the canary actor: no overlap, interval changes,
+//! failed effects.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::sleep;
+
+use super::*;
+use crate::model::status::Phase;
+use crate::ports::CanaryKey;
+use crate::registry::Upsert;
+
+async fn start_rollout(h: &Harness, key: &CanaryKey, spec: CanarySpec) {
+    h.sim.deploy(key, "v1");
+    h.registry.upsert(spec).await.unwrap();
+    sleep(MINUTE).await;
+    assert_eq!(h.state(key).await.status.phase, Phase::Initialized);
+    h.sim.deploy(key, "v2");
+    h.registry.target_changed(key).unwrap();
+}
+
+async fn wait_for(h: &Harness, key: &CanaryKey, pred: impl Fn(&crate::sim::SimCanary) -> bool) {
+    for _ in 0..600 {
+        if pred(&h.sim.canary(key).unwrap()) {
+            return;
+        }
+        sleep(Duration::from_secs(1)).await;
+    }
+    panic!("condition not reached for {key}");
+}
+
+fn gaps(h: &Harness, key: &CanaryKey) -> Vec<Duration> {
+    let canary = h.sim.canary(key).unwrap();
+    let times: Vec<Duration> = canary.route_log.iter().map(|(t, _)| *t).collect();
+    times.windows(2).map(|p| p[1] - p[0]).collect()
+}
+
+#[actix::test]
+async fn slow_steps_never_overlap() {
+    // Each step makes two 45s router calls: longer than the 1m interval.
+    let sim = SimConfig {
+        router_latency: Duration::from_secs(45),
+        ..SimConfig::default()
+    };
+    let runtime = RuntimeConfig {
+        step_timeout: Duration::from_secs(300),
+        ..RuntimeConfig::default()
+    };
+    let h = harness(sim, runtime);
+    let key = CanaryKey::new("test", "podinfo");
+    start_rollout(&h, &key, spec("test", "podinfo", analysis(10, 50, 2))).await;
+    for _ in 0..30 {
+        sleep(MINUTE).await;
+    }
+    assert_eq!(h.state(&key).await.status.phase, Phase::Succeeded);
+    let canary = h.sim.canary(&key).unwrap();
+    assert_eq!(canary.weights(), vec![10, 20, 30, 40, 50, 0]);
+    let stats = &h.registry.services().stats;
+    assert!(stats.skipped_ticks.load(Ordering::Relaxed) > 0);
+    // One step at a time: consecutive weight changes are two router calls apart at least.
+    assert!(gaps(&h, &key).iter().all(|g| *g >= Duration::from_secs(90)));
+}
+
+#[actix::test]
+async fn a_new_interval_rearms_the_timer_without_an_extra_step() {
+    let h = harness(SimConfig::default(), RuntimeConfig::default());
+    let key = CanaryKey::new("test", "podinfo");
+    let mut spec = spec("test", "podinfo", analysis(10, 50, 2));
+    start_rollout(&h, &key, spec.clone()).await;
+    wait_for(&h, &key, |c| c.routes.canary == 20).await;
+    let steps_before = h.sim.canary(&key).unwrap().route_log.len();
+
+    spec.analysis.interval = "2m".into();
+    assert_eq!(h.registry.upsert(spec).await, Ok(Upsert::Updated));
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(h.sim.canary(&key).unwrap().route_log.len(), steps_before);
+    for _ in 0..20 {
+        sleep(MINUTE).await;
+    }
+    assert_eq!(h.state(&key).await.status.phase, Phase::Succeeded);
+    let canary = h.sim.canary(&key).unwrap();
+    assert_eq!(canary.weights(), vec![10, 20, 30, 40, 50, 0]);
+    let gaps = gaps(&h, &key);
+    assert_eq!(gaps[0], MINUTE);
+    assert!(gaps[2..4].iter().all(|g| *g == 2 * MINUTE), "{gaps:?}");
+}
+
+#[actix::test]
+async fn a_failed_route_change_is_not_persisted_and_retried() {
+    let h = harness(SimConfig::default(), RuntimeConfig::default());
+    let key = CanaryKey::new("test", "podinfo");
+    start_rollout(&h, &key, spec("test", "podinfo", analysis(10, 50, 2))).await;
+    wait_for(&h, &key, |c| c.routes.canary == 20).await;
+    let persisted = h.sim.canary(&key).unwrap().status_log.len();
+    h.sim.fail_set_routes(&key, 1);
+
+    sleep(MINUTE).await;
+    let canary = h.sim.canary(&key).unwrap();
+    assert_eq!(canary.routes.canary, 20, "the router refused 30");
+    assert_eq!(canary.status_log.len(), persisted, "nothing persisted");
+    assert_eq!(h.state(&key).await.status.canary_weight, 20);
+    let stats = &h.registry.services().stats;
+    assert_eq!(stats.failed_ticks.load(Ordering::Relaxed), 1);
+
+    for _ in 0..10 {
+        sleep(MINUTE).await;
+    }
+    let canary = h.sim.canary(&key).unwrap();
+    assert_eq!(canary.weights(), vec![10, 20, 30, 40, 50, 0]);
+    assert_eq!(h.state(&key).await.status.phase, Phase::Succeeded);
+    // The event follows SetRoutes, so the refused step left no "weight 30" line.
+    let spec = spec("test", "podinfo", analysis(10, 50, 2));
+    let advance = crate::events::text::advance_weight(&spec, 30);
+    assert_eq!(
+        canary.messages().iter().filter(|m| **m == advance).count(),
+        1
+    );
+    let mut weights: Vec<i32> = canary.status_log.iter().map(|s| s.canary_weight).collect();
+    weights.dedup();
+    assert!(weights.ends_with(&[10, 20, 30, 40, 50, 0]), "{weights:?}");
+}

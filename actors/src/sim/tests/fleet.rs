@@ -1,0 +1,143 @@
+//! Many canaries at once: isolation of panics, schedule, bounded I/O.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::sleep;
+
+use super::*;
+use crate::model::status::Phase;
+use crate::ports::CanaryKey;
+
+const FLEET: usize = 100;
+const CONCURRENCY: usize = 8;
+
+fn key(i: usize) -> CanaryKey {
+    CanaryKey::new(format!("ns-{}", i % 4), format!("app-{i}"))
+}
+
+#[actix::test]
+async fn panics_in_five_canaries_leave_the_others_on_schedule() {
+    let sim_config = SimConfig {
+        router_latency: Duration::from_millis(100),
+        // A notifier that hangs for two minutes on every alert.
+        notifier_delay: Duration::from_secs(120),
+        ..SimConfig::default()
+    };
+    let runtime = RuntimeConfig {
+        port_concurrency: CONCURRENCY,
+        ..RuntimeConfig::default()
+    };
+    let h = harness(sim_config, runtime);
+    let keys: Vec<CanaryKey> = (0..FLEET).map(key).collect();
+    let crashing: Vec<CanaryKey> = keys.iter().step_by(FLEET / 5).cloned().collect();
+    assert_eq!(crashing.len(), 5);
+
+    for k in &keys {
+        h.sim.deploy(k, "v1");
+        let spec = spec(&k.namespace, &k.name, analysis(10, 50, 2));
+        h.registry.upsert(spec).await.unwrap();
+    }
+    sleep(Duration::from_secs(5)).await;
+    for k in &keys {
+        assert_eq!(h.state(k).await.status.phase, Phase::Initialized);
+    }
+
+    // Observe #1 initialised; #2 starts the rollout, #3.. are analysis steps.
+    // The 5th observe panics, mid-run, after weight 20 was set and persisted.
+    for k in &crashing {
+        h.sim.panic_on_observe(k, 5);
+    }
+    for k in &keys {
+        h.sim.deploy(k, "v2");
+        h.registry.target_changed(k).unwrap();
+    }
+
+    // The reconcile resync: every 10s, rebuild whatever died.
+    let mut rebuilt = Vec::new();
+    for _ in 0..90 {
+        sleep(Duration::from_secs(10)).await;
+        rebuilt.extend(h.registry.heal().await);
+    }
+    rebuilt.sort();
+    let mut expected_rebuilt = crashing.clone();
+    expected_rebuilt.sort();
+    assert_eq!(rebuilt, expected_rebuilt);
+    assert_eq!(
+        h.registry.services().stats.rebuilds.load(Ordering::Relaxed),
+        5
+    );
+
+    let steps = vec![10, 20, 30, 40, 50, 0];
+    for k in &keys {
+        let canary = h.sim.canary(k).unwrap();
+        assert_eq!(
+            canary.weights(),
+            steps,
+            "{k}: no weight repeated or skipped"
+        );
+        assert_eq!(h.state(k).await.status.phase, Phase::Succeeded, "{k}");
+        assert_eq!(canary.primary_hash, "v2");
+        // Persisted weights never go back mid-run, and never repeat a step.
+        let mut persisted: Vec<i32> = canary.status_log.iter().map(|s| s.canary_weight).collect();
+        persisted.dedup();
+        assert!(
+            persisted.ends_with(&[10, 20, 30, 40, 50, 0]),
+            "{k}: persisted weights {persisted:?}"
+        );
+    }
+
+    // The 95 stepped exactly one interval apart, router queueing aside.
+    let healthy: Vec<&CanaryKey> = keys.iter().filter(|k| !crashing.contains(k)).collect();
+    assert_eq!(healthy.len(), 95);
+    let mut first_step = Vec::new();
+    for k in &healthy {
+        let canary = h.sim.canary(k).unwrap();
+        let times: Vec<Duration> = canary.route_log.iter().map(|(t, _)| *t).collect();
+        for pair in times[..5].windows(2) {
+            let gap = pair[1].abs_diff(pair[0]);
+            assert!(
+                gap.abs_diff(MINUTE) < Duration::from_secs(3),
+                "{k}: gap {gap:?}"
+            );
+        }
+        first_step.push(times[0]);
+    }
+    let spread = first_step
+        .iter()
+        .max()
+        .unwrap()
+        .abs_diff(*first_step.iter().min().unwrap());
+    assert!(
+        spread < Duration::from_secs(3),
+        "first steps spread over {spread:?}"
+    );
+
+    // The crashed ones lost at most one resync period, then kept the interval.
+    for k in &crashing {
+        let canary = h.sim.canary(k).unwrap();
+        let times: Vec<Duration> = canary.route_log.iter().map(|(t, _)| *t).collect();
+        let late = times[2].abs_diff(times[1]);
+        assert!(
+            late >= MINUTE && late <= MINUTE + Duration::from_secs(13),
+            "{k}: {late:?}"
+        );
+        for pair in times[2..5].windows(2) {
+            assert!(pair[1].abs_diff(pair[0]).abs_diff(MINUTE) < Duration::from_secs(3));
+        }
+    }
+
+    // Shared ports stayed bounded, and the hung notifier cost no step.
+    assert!(h.sim.router_max_in_flight() <= CONCURRENCY);
+    assert!(h.sim.router_max_in_flight() > 1, "calls did overlap");
+    let stats = &h.registry.services().stats;
+    assert!(h.sim.notifications_started() > 0);
+    assert!(
+        stats.notifications_dropped.load(Ordering::Relaxed) > 0,
+        "timeouts recorded"
+    );
+    assert_eq!(stats.skipped_ticks.load(Ordering::Relaxed), 0);
+    for k in &keys {
+        assert!(!h.state(k).await.ticking, "{k}: idle after the run");
+    }
+}
