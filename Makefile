@@ -2,13 +2,17 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help testbed-build cluster-up cluster-down test lint
+.PHONY: help demo testbed-build cluster-up cluster-down test lint
 
 help:
+	@echo "make demo          replay Flagger's NGINX walkthrough on the simulated cluster"
 	@echo "make test          build the testbed if needed, start it, run every test, stop it"
 	@echo "make cluster-up    start the local control plane and Prometheus (target/testbed/env)"
 	@echo "make cluster-down  stop what cluster-up started"
 	@echo "make lint          cargo fmt --check and clippy"
+
+demo:
+	cargo run --release -- demo
 
 testbed-build:
 	@bash tests/cluster/build.sh >/dev/null

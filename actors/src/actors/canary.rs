@@ -14,6 +14,7 @@ use actix::{
     Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle,
     Supervised, WrapFuture,
 };
+use tokio::time::Instant;
 
 use super::step::{self, StepError};
 use super::{Services, Stats};
@@ -56,12 +57,22 @@ enum Cause {
     Wake,
 }
 
+/// The armed interval timer and its schedule: tick `n` is due at
+/// `armed + n * interval`.
+#[derive(Debug, Clone, Copy)]
+struct Timer {
+    handle: SpawnHandle,
+    interval: Duration,
+    armed: Instant,
+    ticks: u32,
+}
+
 pub struct CanaryActor {
     key: CanaryKey,
     spec: Arc<CanarySpec>,
     status: CanaryStatus,
     services: Services,
-    timer: Option<(SpawnHandle, Duration)>,
+    timer: Option<Timer>,
     in_flight: bool,
     queued: bool,
 }
@@ -86,6 +97,17 @@ impl CanaryActor {
         phase == Phase::Initializing || phase.is_active()
     }
 
+    /// A timer tick: record its lateness against the grid, then step.
+    fn on_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.as_mut() {
+            timer.ticks = timer.ticks.saturating_add(1);
+            let due = timer.armed + timer.interval.saturating_mul(timer.ticks);
+            let late = Instant::now().saturating_duration_since(due);
+            self.services.stats.tick_lateness.record(late);
+        }
+        self.request_step(Cause::Timer, ctx);
+    }
+
     fn request_step(&mut self, cause: Cause, ctx: &mut Context<Self>) {
         if self.in_flight {
             match cause {
@@ -95,10 +117,13 @@ impl CanaryActor {
             return;
         }
         self.in_flight = true;
-        let fut = step::run(
-            self.services.clone(),
-            self.spec.clone(),
-            self.status.clone(),
+        let fut = step::Timed::new(
+            step::run(
+                self.services.clone(),
+                self.spec.clone(),
+                self.status.clone(),
+            ),
+            self.services.stats.clone(),
         );
         ctx.spawn(
             fut.into_actor(self)
@@ -130,16 +155,24 @@ impl CanaryActor {
     fn rearm(&mut self, ctx: &mut Context<Self>) {
         let want = Self::wants_timer(self.status.phase);
         let interval = self.spec.analysis.interval();
-        if let Some((handle, current)) = self.timer {
-            if want && current == interval {
+        if let Some(timer) = self.timer {
+            if want && timer.interval == interval {
                 return;
             }
-            ctx.cancel_future(handle);
+            ctx.cancel_future(timer.handle);
             self.timer = None;
         }
         if want {
-            let handle = ctx.run_interval(interval, |act, ctx| act.request_step(Cause::Timer, ctx));
-            self.timer = Some((handle, interval));
+            // Same grid as actix's: it resets from each deadline, not from now.
+            let armed = Instant::now();
+            let handle =
+                ctx.run_interval_at(armed + interval, interval, |act, ctx| act.on_timer(ctx));
+            self.timer = Some(Timer {
+                handle,
+                interval,
+                armed,
+                ticks: 0,
+            });
         }
     }
 }

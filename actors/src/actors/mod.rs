@@ -9,6 +9,7 @@
 //! `Addr` dropped.
 
 mod canary;
+mod histogram;
 mod limiter;
 mod shared;
 mod step;
@@ -26,6 +27,7 @@ use crate::model::status::Timestamp;
 use crate::ports::{CanaryKey, EventSink, Ports, StatusStore, WorkloadPort};
 
 pub use canary::{CanaryActor, CanaryState, GetState, Shutdown, SpecChanged, TargetChanged};
+pub use histogram::Histogram;
 pub use limiter::Limiter;
 pub use shared::{
     CallWebhook, CheckProviders, GetRoutes, MetricsActor, NotifierActor, Notify, RouterActor,
@@ -102,6 +104,17 @@ pub struct Stats {
     pub notifications_dropped: AtomicU64,
     /// Actors started again after their task died.
     pub rebuilds: AtomicU64,
+    /// How late each timer tick started against its interval grid (the
+    /// arbiter thread was busy, or the runtime starved): the actor layer's
+    /// own contribution to schedule drift.
+    pub tick_lateness: Histogram,
+    /// Analysis steps that ran to completion (or error).
+    pub steps: AtomicU64,
+    /// Time spent polling step futures on the arbiter threads: CPU-ish work
+    /// of the canary actors, excluding waits on ports and shared actors.
+    pub step_busy_nanos: AtomicU64,
+    /// Wall time of each step, first poll to completion, waits included.
+    pub step_duration: Histogram,
 }
 
 impl Stats {
@@ -111,6 +124,22 @@ impl Stats {
 
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Mean busy time per completed step.
+    pub fn mean_step_busy(&self) -> Duration {
+        let steps = Stats::get(&self.steps);
+        if steps == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(Stats::get(&self.step_busy_nanos) / steps)
+    }
+
+    pub(crate) fn add_step(&self, busy: Duration, wall: Duration) {
+        let nanos = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX);
+        self.step_busy_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.steps.fetch_add(1, Ordering::Relaxed);
+        self.step_duration.record(wall);
     }
 }
 

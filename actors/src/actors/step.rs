@@ -1,7 +1,10 @@
 //! One analysis step: observe, replay `tick` through the checks, perform the
 //! effects in order, persist. Runs on a snapshot of spec and status.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use actix::dev::ToEnvelope;
 use actix::{Actor, Addr, Handler, Message};
@@ -61,6 +64,44 @@ pub(crate) async fn run(
         .await
         .map_err(StepError::Persist)?;
     Ok(Some(outcome.next_status))
+}
+
+/// A step future that adds its poll time (busy) and its wall time to
+/// [`Stats`] when it completes. Boxed so the wrapper stays `Unpin`.
+pub(crate) struct Timed<F> {
+    inner: Pin<Box<F>>,
+    stats: Arc<Stats>,
+    busy: Duration,
+    first_poll: Option<std::time::Instant>,
+}
+
+impl<F: Future> Timed<F> {
+    pub(crate) fn new(inner: F, stats: Arc<Stats>) -> Self {
+        Timed {
+            inner: Box::pin(inner),
+            stats,
+            busy: Duration::ZERO,
+            first_poll: None,
+        }
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        // std's clock: this measures real thread time even under paused tokio time.
+        let start = std::time::Instant::now();
+        let first = *this.first_poll.get_or_insert(start);
+        let poll = this.inner.as_mut().poll(cx);
+        let end = std::time::Instant::now();
+        this.busy += end.duration_since(start);
+        if poll.is_ready() {
+            this.stats.add_step(this.busy, end.duration_since(first));
+        }
+        poll
+    }
 }
 
 /// Workload calls go straight to the port, behind the shared limiter.
