@@ -152,6 +152,13 @@ pub async fn run(count: usize, arbiters: usize) -> Result<(), DemoError> {
         "skipped ticks:      {}",
         serin_actors::actors::Stats::get(&stats.skipped_ticks)
     );
+    let lateness = &stats.tick_lateness;
+    println!(
+        "tick lateness:      p50 {:.1} ms, p99 {:.1} ms over {} ticks",
+        lateness.percentile(50.0).as_secs_f64() * 1000.0,
+        lateness.percentile(99.0).as_secs_f64() * 1000.0,
+        lateness.count()
+    );
     println!(
         "peak memory (RSS):  {}",
         peak_rss().map_or("unknown".to_string(), |kb| format!(
