@@ -65,25 +65,21 @@ pub struct OperatorFlags {
     pub log_level: String,
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    #[arg(long = "slack-url", env = "SLACK_URL", default_value = "")]
+    #[arg(long = "slack-url", default_value = "")]
     pub slack_url: String,
-    #[arg(long = "slack-token", env = "SLACK_TOKEN", default_value = "")]
+    #[arg(long = "slack-token", default_value = "")]
     pub slack_token: String,
-    #[arg(long = "slack-proxy-url", env = "SLACK_PROXY_URL", default_value = "")]
+    #[arg(long = "slack-proxy-url", default_value = "")]
     pub slack_proxy_url: String,
     #[arg(long = "slack-user", default_value = "flagger")]
     pub slack_user: String,
     #[arg(long = "slack-channel", default_value = "")]
     pub slack_channel: String,
-    #[arg(long = "event-webhook", env = "EVENT_WEBHOOK_URL", default_value = "")]
+    #[arg(long = "event-webhook", default_value = "")]
     pub event_webhook: String,
-    #[arg(long = "msteams-url", env = "MSTEAMS_URL", default_value = "")]
+    #[arg(long = "msteams-url", default_value = "")]
     pub msteams_url: String,
-    #[arg(
-        long = "msteams-proxy-url",
-        env = "MSTEAMS_PROXY_URL",
-        default_value = ""
-    )]
+    #[arg(long = "msteams-proxy-url", default_value = "")]
     pub msteams_proxy_url: String,
     /// Comma-separated label prefixes copied to generated objects; `*` for all.
     #[arg(long = "include-label-prefix", default_value = "")]
@@ -127,6 +123,11 @@ pub struct OperatorFlags {
 }
 
 impl OperatorFlags {
+    /// Flagger's defaults: the flags of a bare `serin`, environment aside.
+    pub fn defaults() -> Option<OperatorFlags> {
+        Cli::try_parse_from(["serin"]).ok().map(|cli| cli.operator)
+    }
+
     /// Flagger lets `-namespace` override the leader election namespace.
     pub fn leader_election_namespace(&self) -> &str {
         if self.namespace.is_empty() {
@@ -182,9 +183,46 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
     out
 }
 
-/// Parses the process arguments.
+/// Environment variables Flagger reads, and the flag each overrides
+/// (`fromEnv` in Flagger's main: a non-empty variable beats the flag).
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("SLACK_URL", "slack-url"),
+    ("SLACK_TOKEN", "slack-token"),
+    ("SLACK_PROXY_URL", "slack-proxy-url"),
+    ("MSTEAMS_URL", "msteams-url"),
+    ("MSTEAMS_PROXY_URL", "msteams-proxy-url"),
+    ("EVENT_WEBHOOK_URL", "event-webhook"),
+];
+
+impl OperatorFlags {
+    /// Applies [`ENV_OVERRIDES`] from `lookup`.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        for (var, _) in ENV_OVERRIDES {
+            let Some(value) = lookup(var).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let field = match *var {
+                "SLACK_URL" => &mut self.slack_url,
+                "SLACK_TOKEN" => &mut self.slack_token,
+                "SLACK_PROXY_URL" => &mut self.slack_proxy_url,
+                "MSTEAMS_URL" => &mut self.msteams_url,
+                "MSTEAMS_PROXY_URL" => &mut self.msteams_proxy_url,
+                _ => &mut self.event_webhook,
+            };
+            *field = value;
+        }
+    }
+}
+
+/// Parses the process arguments, then applies Flagger's environment overrides.
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(normalize_args(args))
+    let mut cli = Cli::try_parse_from(normalize_args(args))?;
+    let env = |name: &str| std::env::var(name).ok();
+    cli.operator.apply_env(env);
+    if let Some(Command::Operator(flags)) = cli.command.as_mut() {
+        flags.apply_env(env);
+    }
+    Ok(cli)
 }
 
 #[cfg(test)]
@@ -280,5 +318,23 @@ mod tests {
             out,
             ["-h", "--kubeconfig", "/tmp/k", "--port", "-1", "--", "-x-y"]
         );
+    }
+
+    #[test]
+    fn a_set_environment_variable_beats_the_flag_as_in_flagger() {
+        let mut f = flags(&[
+            "-slack-url",
+            "https://flag",
+            "-event-webhook",
+            "http://flag",
+        ]);
+        f.apply_env(|name| match name {
+            "SLACK_URL" => Some("https://env".to_string()),
+            "EVENT_WEBHOOK_URL" => Some(String::new()),
+            _ => None,
+        });
+        assert_eq!(f.slack_url, "https://env");
+        // An empty variable leaves the flag alone.
+        assert_eq!(f.event_webhook, "http://flag");
     }
 }

@@ -131,10 +131,18 @@ pub fn filter(level: &str) -> Result<EnvFilter, LogError> {
     if let Ok(filter) = EnvFilter::try_from_default_env() {
         return Ok(filter);
     }
-    let directive = match level {
+    let level_name = match level {
         "fatal" | "panic" => "error",
         other => other,
     };
+    // Serin's own lines at the requested level; libraries only warn and up,
+    // or kube and hyper would drown the canary lines at `debug`.
+    let libraries = if level_name == "error" {
+        "error"
+    } else {
+        "warn"
+    };
+    let directive = format!("{libraries},serin={level_name},serin_actors={level_name}");
     EnvFilter::try_new(directive).map_err(|e| LogError::Level(level.to_string(), e.to_string()))
 }
 

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("serin: {e:#}");
+            eprintln!("serin: {e}");
             ExitCode::FAILURE
         }
     }
@@ -48,11 +48,25 @@ fn run_demo(flags: cli::DemoFlags) -> anyhow::Result<()> {
 
 fn operator(flags: &cli::OperatorFlags) -> anyhow::Result<()> {
     if flags.version {
-        println!("Serin version {}", env!("CARGO_PKG_VERSION"));
+        println!("{}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
-    anyhow::bail!(
-        "the operator mode is not built yet (it connects the engine to Kubernetes in a later release); \
-         try `serin demo`"
-    )
+    serin::logging::init(&flags.log_level, std::io::stderr)?;
+    // One TLS provider for kube and reqwest (both built without a default).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Watches, HTTP and clients run on the multi-thread runtime; canary
+    // actors on their own arbiters.
+    let system = actix::System::with_tokio_rt(|| match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("serin: cannot start the tokio runtime: {e}");
+            std::process::exit(1)
+        }
+    });
+    let flags = flags.clone();
+    system.block_on(serin::operator::run(flags))?;
+    Ok(())
 }

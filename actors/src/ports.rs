@@ -64,6 +64,15 @@ impl fmt::Display for CanaryKey {
     }
 }
 
+/// How urgently an adapter should get a call through a shared rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    #[default]
+    Routine,
+    /// A rollback's writes: never queued behind routine calls.
+    Urgent,
+}
+
 /// The workload and router view of a Canary: which object, behind which router.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -71,6 +80,7 @@ pub struct Target {
     pub target: TargetRef,
     /// Resolved router provider.
     pub provider: String,
+    pub priority: Priority,
 }
 
 impl Target {
@@ -79,7 +89,14 @@ impl Target {
             key: CanaryKey::of(spec),
             target: spec.target.clone(),
             provider: spec.provider.clone(),
+            priority: Priority::Routine,
         }
+    }
+
+    /// The same target, with the calls marked urgent.
+    pub fn urgent(mut self) -> Target {
+        self.priority = Priority::Urgent;
+        self
     }
 }
 

@@ -76,6 +76,11 @@ impl Registry {
         self.entries.is_empty()
     }
 
+    /// Every registered canary.
+    pub fn keys(&self) -> Vec<CanaryKey> {
+        self.entries.iter().map(|e| e.key().clone()).collect()
+    }
+
     pub fn addr(&self, key: &CanaryKey) -> Option<Addr<CanaryActor>> {
         self.entries.get(key).map(|e| e.addr.clone())
     }

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod hooks;
+pub mod operator;
 pub mod scrape;
 
 use k8s_openapi::api::core::v1::Namespace;

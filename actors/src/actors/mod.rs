@@ -78,6 +78,9 @@ pub struct RuntimeConfig {
     pub port_queue: usize,
     /// Mailbox capacity of the shared actors (`send` waits when full).
     pub shared_mailbox: usize,
+    /// `-event-webhook`: receives the events of Canaries that declare no
+    /// `event` hook of their own.
+    pub global_event_hook: Option<crate::model::spec::WebhookSpec>,
 }
 
 impl Default for RuntimeConfig {
@@ -88,6 +91,7 @@ impl Default for RuntimeConfig {
             port_concurrency: 16,
             port_queue: 10_000,
             shared_mailbox: 1024,
+            global_event_hook: None,
         }
     }
 }

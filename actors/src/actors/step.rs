@@ -51,7 +51,19 @@ pub(crate) async fn run(
     let target = Target::of(&spec);
     let now = services.clock.now();
 
-    let observations = observe(&services, &target, deadline).await?;
+    let observations = match observe(&services, &target, deadline).await {
+        Ok(observations) => observations,
+        Err(err) => {
+            // Flagger reports workload and router errors as Warning events.
+            if let StepError::Observe(source @ (PortError::Failed(_) | PortError::NotFound(_))) =
+                &err
+            {
+                let event = Event::warning(source.to_string());
+                record(&services, &spec, &status, &event, deadline).await;
+            }
+            return Err(err);
+        }
+    };
     let outcome = decide(&services, &spec, &status, observations, now, deadline).await?;
     perform(&services, &spec, &target, &outcome, deadline).await?;
 
@@ -244,9 +256,30 @@ fn webhook_call(
         key: key.clone(),
         hook,
         phase,
-        checksum: status.last_applied_spec.clone(),
+        checksum: checksum(status),
         event: None,
     }
+}
+
+/// The payload's `checksum`: like Flagger's, a hash of the tracked configs
+/// and `lastAppliedSpec`, so it changes when either does (FNV-1a, 64 bit).
+pub(crate) fn checksum(status: &CanaryStatus) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for (key, value) in &status.tracked_configs {
+        feed(key.as_bytes());
+        feed(b"=");
+        feed(value.as_bytes());
+        feed(b";");
+    }
+    feed(b"|");
+    feed(status.last_applied_spec.as_bytes());
+    format!("{hash:016x}")
 }
 
 async fn call_webhook(services: &Services, call: WebhookCall, deadline: Instant) -> WebhookAnswer {
@@ -264,6 +297,13 @@ async fn perform(
     deadline: Instant,
 ) -> Result<(), StepError> {
     let key = &target.key;
+    // A rollback's writes jump any queue in front of the API server.
+    let urgent = outcome.next_status.phase == Phase::Failed && !outcome.effects.is_empty();
+    let target = &if urgent {
+        target.clone().urgent()
+    } else {
+        target.clone()
+    };
     for effect in &outcome.effects {
         let port = services.workload.clone();
         let t = target.clone();
@@ -394,7 +434,18 @@ async fn record(
     }
     // Event webhooks are fire-and-forget: their answer changes nothing.
     let hook_deadline = Instant::now() + services.config.notify_timeout;
-    for (_, hook) in spec.analysis.hooks_of(HookType::Event) {
+    let own: Vec<_> = spec
+        .analysis
+        .hooks_of(HookType::Event)
+        .map(|(_, hook)| hook)
+        .collect();
+    // Flagger sends to `-event-webhook` only when the Canary has no event hook.
+    let hooks = if own.is_empty() {
+        services.config.global_event_hook.iter().collect()
+    } else {
+        own
+    };
+    for hook in hooks {
         let mut call = webhook_call(&key, hook.clone(), status.phase, status);
         call.event = Some(event.clone());
         let msg = CallWebhook {
@@ -419,5 +470,28 @@ fn effect_name(effect: &Effect) -> &'static str {
         Effect::Alert(_) => "send alert",
         Effect::CountSuccess { .. } => "count success",
         Effect::CountFailure => "count failure",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_webhook_checksum_follows_configs_and_spec() {
+        let base = CanaryStatus {
+            last_applied_spec: "abc".into(),
+            ..CanaryStatus::default()
+        };
+        let mut configs = base.clone();
+        configs
+            .tracked_configs
+            .insert("configmap/podinfo".into(), "1234".into());
+        let mut spec = base.clone();
+        spec.last_applied_spec = "abd".into();
+        assert_eq!(checksum(&base), checksum(&base.clone()));
+        assert_ne!(checksum(&base), checksum(&configs));
+        assert_ne!(checksum(&base), checksum(&spec));
+        assert_eq!(checksum(&base).len(), 16);
     }
 }

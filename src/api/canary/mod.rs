@@ -250,6 +250,16 @@ pub enum TargetKind {
     Service,
 }
 
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DaemonSet => "DaemonSet",
+            Self::Deployment => "Deployment",
+            Self::Service => "Service",
+        }
+    }
+}
+
 /// Target selector
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

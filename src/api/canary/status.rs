@@ -135,6 +135,8 @@ impl CanaryStatus {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub enum CanaryConditionType {
     Promoted,
+    /// Serin only: `False` while the spec can not be driven, with the reason.
+    Valid,
 }
 
 /// Kubernetes condition status values.

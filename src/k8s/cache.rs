@@ -1,0 +1,38 @@
+//! The watch caches every adapter reads from: one shared watch per kind,
+//! so an idle canary costs no API request.
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::api::{AlertProvider, Canary, MetricTemplate};
+
+/// Reflector stores, filled by the operator's watches (`operator::watch`).
+///
+/// ConfigMaps and Secrets are stored without their data: the watch replaces
+/// it by the checksum Flagger's config tracker computes, kept under
+/// [`CHECKSUM_KEY`] in `data`; promotion reads the full object with a GET.
+#[derive(Clone)]
+pub struct Caches {
+    pub canaries: Store<Canary>,
+    pub metric_templates: Store<MetricTemplate>,
+    pub alert_providers: Store<AlertProvider>,
+    pub deployments: Store<Deployment>,
+    pub daemonsets: Store<DaemonSet>,
+    pub hpas: Store<HorizontalPodAutoscaler>,
+    pub services: Store<Service>,
+    pub configmaps: Store<ConfigMap>,
+    pub secrets: Store<Secret>,
+}
+
+/// Key under which a cached ConfigMap/Secret keeps its checksum.
+pub const CHECKSUM_KEY: &str = "serin.checksum";
+
+/// Looks up `namespace/name` in a store.
+pub fn get<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<std::sync::Arc<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store.get(&ObjectRef::new(name).within(namespace))
+}

@@ -1,0 +1,12 @@
+//! Kubernetes plumbing shared by the adapters: the rate-limited clients,
+//! the watch caches, the status subresource, events and leader election.
+
+pub mod cache;
+pub mod client;
+pub mod events;
+pub mod leader;
+pub mod limiter;
+pub mod status;
+
+pub use cache::Caches;
+pub use client::KubeClients;

@@ -1,0 +1,63 @@
+//! Provider `kubernetes`: Blue/Green through the apex Service, which always
+//! selects the primary pods. There are no weights to set; like Flagger's
+//! `NopRouter`, the routes report all traffic on the canary while
+//! iterations are counting, so the analysis sees the canary as live.
+
+use futures::FutureExt;
+use serin_actors::model::observe::Routes;
+use serin_actors::ports::{PortFuture, RouterPort, Target};
+use tokio::time::Instant;
+
+use crate::k8s::{Caches, cache};
+
+pub struct KubernetesRouter {
+    caches: Caches,
+}
+
+impl KubernetesRouter {
+    pub fn new(caches: Caches) -> KubernetesRouter {
+        KubernetesRouter { caches }
+    }
+}
+
+/// Flagger's `NopRouter.GetRoutes`.
+pub fn routes_for(iterations: i32) -> Routes {
+    if iterations > 0 {
+        Routes {
+            primary: 0,
+            canary: 100,
+            mirrored: false,
+        }
+    } else {
+        Routes::default()
+    }
+}
+
+impl RouterPort for KubernetesRouter {
+    fn set_routes(&self, _target: &Target, _routes: Routes, _deadline: Instant) -> PortFuture<()> {
+        async { Ok(()) }.boxed()
+    }
+
+    fn get_routes(&self, target: &Target, _deadline: Instant) -> PortFuture<Routes> {
+        let iterations = cache::get(
+            &self.caches.canaries,
+            &target.key.namespace,
+            &target.key.name,
+        )
+        .and_then(|c| c.status.as_ref().map(|s| s.iterations()))
+        .unwrap_or(0);
+        async move { Ok(routes_for(iterations)) }.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_follow_flaggers_nop_router() {
+        assert_eq!(routes_for(0), Routes::default());
+        assert_eq!(routes_for(2).canary, 100);
+        assert_eq!(routes_for(2).primary, 0);
+    }
+}
