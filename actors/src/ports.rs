@@ -194,6 +194,15 @@ pub trait EventSink: Send + Sync + 'static {
     fn record(&self, key: &CanaryKey, event: &Event, deadline: Instant) -> PortFuture<()>;
 }
 
+/// Told about step timings, for the operator's Prometheus series
+/// (Flagger's `flagger_canary_duration_seconds`, Serin's tick lateness).
+pub trait StepObserver: Send + Sync + 'static {
+    /// A step of a run in progress finished after `elapsed`.
+    fn analysis_step(&self, key: &CanaryKey, elapsed: std::time::Duration);
+    /// A timer tick fired `late` after its slot.
+    fn tick_lateness(&self, late: std::time::Duration);
+}
+
 /// One implementation of every port.
 #[derive(Clone)]
 pub struct Ports {

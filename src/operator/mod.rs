@@ -191,7 +191,8 @@ async fn work(
         events: Arc::new(events.clone()),
     };
     let shared = actix::Arbiter::new();
-    let services = Services::start(ports, runtime, Clock::system(), &shared.handle());
+    let services = Services::start(ports, runtime, Clock::system(), &shared.handle())
+        .with_observer(Arc::new(recorder.clone()));
     let arbiters = std::thread::available_parallelism().map_or(2, |n| n.get());
     let registry = Arc::new(Registry::new(services, ArbiterPool::spawn(arbiters)));
     tracing::info!("Started operator workers");

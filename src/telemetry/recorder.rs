@@ -259,6 +259,17 @@ fn outcome(name: &str, namespace: &str, strategy: &str, skipped: bool) -> Outcom
     }
 }
 
+/// Step timings from the canary actors.
+impl serin_actors::ports::StepObserver for Recorder {
+    fn analysis_step(&self, key: &serin_actors::ports::CanaryKey, elapsed: std::time::Duration) {
+        self.observe_duration(&key.name, &key.namespace, elapsed.as_secs_f64());
+    }
+
+    fn tick_lateness(&self, late: std::time::Duration) {
+        self.observe_tick_lateness(late.as_secs_f64());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod hooks;
 pub mod operator;
+pub mod podinfo;
 pub mod scrape;
 
 use k8s_openapi::api::core::v1::Namespace;

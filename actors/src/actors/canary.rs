@@ -104,6 +104,9 @@ impl CanaryActor {
             let due = timer.armed + timer.interval.saturating_mul(timer.ticks);
             let late = Instant::now().saturating_duration_since(due);
             self.services.stats.tick_lateness.record(late);
+            if let Some(observer) = &self.services.observer {
+                observer.tick_lateness(late);
+            }
         }
         self.request_step(Cause::Timer, ctx);
     }

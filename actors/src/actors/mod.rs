@@ -162,6 +162,8 @@ pub struct Services {
     pub clock: Clock,
     pub config: RuntimeConfig,
     pub stats: Arc<Stats>,
+    /// Optional telemetry sink; `None` in the simulator.
+    pub observer: Option<Arc<dyn crate::ports::StepObserver>>,
 }
 
 impl Services {
@@ -204,7 +206,14 @@ impl Services {
             clock,
             config,
             stats,
+            observer: None,
         }
+    }
+
+    /// The same services, reporting step timings to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn crate::ports::StepObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 }
 

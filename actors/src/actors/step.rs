@@ -47,7 +47,8 @@ pub(crate) async fn run(
     status: CanaryStatus,
 ) -> Result<Option<CanaryStatus>, StepError> {
     Stats::bump(&services.stats.ticks);
-    let deadline = Instant::now() + services.config.step_timeout;
+    let started = Instant::now();
+    let deadline = started + services.config.step_timeout;
     let target = Target::of(&spec);
     let now = services.clock.now();
 
@@ -66,6 +67,12 @@ pub(crate) async fn run(
     };
     let outcome = decide(&services, &spec, &status, observations, now, deadline).await?;
     perform(&services, &spec, &target, &outcome, deadline).await?;
+    // Flagger times the ticks of a run, not the idle checks.
+    if status.phase.is_active()
+        && let Some(observer) = &services.observer
+    {
+        observer.analysis_step(&target.key, started.elapsed());
+    }
 
     if outcome.next_status == status {
         return Ok(None);
