@@ -126,6 +126,12 @@ pub trait WorkloadPort: Send + Sync + 'static {
 
 /// The mesh or ingress that splits traffic.
 pub trait RouterPort: Send + Sync + 'static {
+    /// Create or reconcile the routing objects (canary Ingress, virtual
+    /// service...), leaving the weights as they are. Runs every tick after
+    /// the workload bootstrap, as Flagger's mesh router `Reconcile` does.
+    fn reconcile(&self, _target: &Target, _deadline: Instant) -> PortFuture<()> {
+        Box::pin(async { Ok(()) })
+    }
     fn set_routes(&self, target: &Target, routes: Routes, deadline: Instant) -> PortFuture<()>;
     fn get_routes(&self, target: &Target, deadline: Instant) -> PortFuture<Routes>;
 }

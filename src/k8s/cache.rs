@@ -4,6 +4,7 @@
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::{AlertProvider, Canary, MetricTemplate};
@@ -22,6 +23,8 @@ pub struct Caches {
     pub daemonsets: Store<DaemonSet>,
     pub hpas: Store<HorizontalPodAutoscaler>,
     pub services: Store<Service>,
+    /// For the `nginx` router: the user's Ingress and the generated canary one.
+    pub ingresses: Store<Ingress>,
     pub configmaps: Store<ConfigMap>,
     pub secrets: Store<Secret>,
 }
@@ -35,4 +38,40 @@ where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     store.get(&ObjectRef::new(name).within(namespace))
+}
+
+/// Stores filled from lists, for the adapters' tests.
+#[cfg(test)]
+pub mod testing {
+    use kube::runtime::reflector::{Store, store::Writer};
+    use kube::runtime::watcher;
+
+    use super::Caches;
+
+    pub fn store_of<K>(objects: Vec<K>) -> Store<K>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let mut writer = Writer::<K>::default();
+        for object in objects {
+            writer.apply_watcher_event(&watcher::Event::Apply(object));
+        }
+        writer.as_reader()
+    }
+
+    /// Every store empty; override the ones a test needs.
+    pub fn empty() -> Caches {
+        Caches {
+            canaries: store_of(vec![]),
+            metric_templates: store_of(vec![]),
+            alert_providers: store_of(vec![]),
+            deployments: store_of(vec![]),
+            daemonsets: store_of(vec![]),
+            hpas: store_of(vec![]),
+            services: store_of(vec![]),
+            ingresses: store_of(vec![]),
+            configmaps: store_of(vec![]),
+            secrets: store_of(vec![]),
+        }
+    }
 }

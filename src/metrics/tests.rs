@@ -10,8 +10,6 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use kube::runtime::reflector::store::Writer;
-use kube::runtime::watcher;
 use prometheus_client::registry::Registry;
 use serin_actors::model::spec::{TargetRef, TemplateRef, ThresholdRange};
 use serin_actors::ports::{CanaryKey, MetricQuery, MetricsPort, PortError};
@@ -19,6 +17,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::api::{Canary, MetricTemplate};
+use crate::k8s::cache::testing::{self, store_of};
 
 #[derive(Default)]
 struct Seen {
@@ -135,17 +134,6 @@ fn template(name: &str, provider: serde_json::Value, query: &str) -> MetricTempl
     .unwrap()
 }
 
-fn store_of<K>(objects: Vec<K>) -> kube::runtime::reflector::Store<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    let mut writer = Writer::<K>::default();
-    for object in objects {
-        writer.apply_watcher_event(&watcher::Event::Apply(object));
-    }
-    writer.as_reader()
-}
-
 async fn fixture(provider: &str, settings_server: Option<&str>) -> Fixture {
     let seen = Shared::default();
     let app = Router::new()
@@ -187,13 +175,7 @@ async fn fixture(provider: &str, settings_server: Option<&str>) -> Fixture {
     let caches = Caches {
         canaries: store_of(vec![canary(addr, provider)]),
         metric_templates: store_of(templates),
-        alert_providers: store_of(vec![]),
-        deployments: store_of(vec![]),
-        daemonsets: store_of(vec![]),
-        hpas: store_of(vec![]),
-        services: store_of(vec![]),
-        configmaps: store_of(vec![]),
-        secrets: store_of(vec![]),
+        ..testing::empty()
     };
     let config = kube::Config::new(address.parse().unwrap());
     let client = kube::Client::try_from(config).unwrap();

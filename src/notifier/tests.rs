@@ -13,8 +13,6 @@ use axum::response::{IntoResponse, Response};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ObjectMeta;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher;
 use serde_json::{Value, json};
 use serin_actors::events::{Alert, Severity};
 use serin_actors::model::spec::AlertRef;
@@ -26,6 +24,7 @@ use super::{GlobalNotifiers, Notifiers};
 use crate::api::metric_template::SecretRef;
 use crate::api::{AlertProvider, AlertProviderSpec, AlertProviderType};
 use crate::k8s::Caches;
+use crate::k8s::cache::testing::{self, store_of};
 
 #[derive(Debug, Clone, PartialEq)]
 struct Posted {
@@ -129,28 +128,10 @@ impl Server {
     }
 }
 
-fn store<K>(items: Vec<K>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    let (reader, mut writer) = reflector::store();
-    for item in items {
-        writer.apply_watcher_event(&watcher::Event::Apply(item));
-    }
-    reader
-}
-
 fn caches(providers: Vec<AlertProvider>) -> Caches {
     Caches {
-        canaries: store(vec![]),
-        metric_templates: store(vec![]),
-        alert_providers: store(providers),
-        deployments: store(vec![]),
-        daemonsets: store(vec![]),
-        hpas: store(vec![]),
-        services: store(vec![]),
-        configmaps: store(vec![]),
-        secrets: store(vec![]),
+        alert_providers: store_of(providers),
+        ..testing::empty()
     }
 }
 

@@ -11,6 +11,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event, watcher};
@@ -113,6 +114,7 @@ pub fn start(
         daemonsets,
         hpas: w.spawn(tasks, trim::<HorizontalPodAutoscaler>, |_: &Event<_>| {}),
         services: w.spawn(tasks, trim::<Service>, |_: &Event<Service>| {}),
+        ingresses: w.spawn(tasks, trim::<Ingress>, |_: &Event<Ingress>| {}),
         configmaps,
         secrets,
     }
@@ -127,6 +129,7 @@ pub async fn ready(caches: &Caches) -> Result<(), reflector::store::WriterDroppe
     caches.daemonsets.wait_until_ready().await?;
     caches.hpas.wait_until_ready().await?;
     caches.services.wait_until_ready().await?;
+    caches.ingresses.wait_until_ready().await?;
     caches.configmaps.wait_until_ready().await?;
     caches.secrets.wait_until_ready().await
 }

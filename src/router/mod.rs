@@ -49,6 +49,13 @@ pub fn unsupported(provider: &str) -> String {
 }
 
 impl RouterPort for Routers {
+    fn reconcile(&self, target: &Target, deadline: Instant) -> PortFuture<()> {
+        match self.pick(target) {
+            Ok(router) => router.reconcile(target, deadline),
+            Err(err) => Box::pin(async move { Err(err) }),
+        }
+    }
+
     fn set_routes(&self, target: &Target, routes: Routes, deadline: Instant) -> PortFuture<()> {
         match self.pick(target) {
             Ok(router) => router.set_routes(target, routes, deadline),

@@ -30,8 +30,8 @@ pub use canary::{CanaryActor, CanaryState, GetState, Shutdown, SpecChanged, Targ
 pub use histogram::Histogram;
 pub use limiter::Limiter;
 pub use shared::{
-    CallWebhook, CheckProviders, GetRoutes, MetricsActor, NotifierActor, Notify, RouterActor,
-    RunMetric, SetRoutes, WebhookActor,
+    CallWebhook, CheckProviders, GetRoutes, MetricsActor, NotifierActor, Notify, ReconcileRoutes,
+    RouterActor, RunMetric, SetRoutes, WebhookActor,
 };
 pub use step::StepError;
 

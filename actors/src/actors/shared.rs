@@ -28,6 +28,14 @@ pub struct SetRoutes {
     pub deadline: Instant,
 }
 
+/// Router `Reconcile`.
+#[derive(Message)]
+#[rtype(result = "Result<(), PortError>")]
+pub struct ReconcileRoutes {
+    pub target: Target,
+    pub deadline: Instant,
+}
+
 /// Router `GetRoutes`.
 #[derive(Message)]
 #[rtype(result = "Result<Routes, PortError>")]
@@ -97,6 +105,17 @@ impl Handler<SetRoutes> for RouterActor {
         let port = self.port.clone();
         Box::pin(self.limiter.run(msg.deadline, move || {
             port.set_routes(&msg.target, msg.routes, msg.deadline)
+        }))
+    }
+}
+
+impl Handler<ReconcileRoutes> for RouterActor {
+    type Result = ResponseFuture<Result<(), PortError>>;
+
+    fn handle(&mut self, msg: ReconcileRoutes, _: &mut Context<Self>) -> Self::Result {
+        let port = self.port.clone();
+        Box::pin(self.limiter.run(msg.deadline, move || {
+            port.reconcile(&msg.target, msg.deadline)
         }))
     }
 }

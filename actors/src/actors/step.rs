@@ -10,7 +10,9 @@ use actix::dev::ToEnvelope;
 use actix::{Actor, Addr, Handler, Message};
 use tokio::time::Instant;
 
-use super::shared::{CallWebhook, CheckProviders, GetRoutes, Notify, RunMetric, SetRoutes};
+use super::shared::{
+    CallWebhook, CheckProviders, GetRoutes, Notify, ReconcileRoutes, RunMetric, SetRoutes,
+};
 use super::{Services, Stats};
 use crate::decision::{TickOutcome, TickStep, tick};
 use crate::effects::Effect;
@@ -161,6 +163,16 @@ async fn observe(
     let state = workload(services, deadline, move || port.observe(&t, deadline))
         .await
         .map_err(StepError::Observe)?;
+    // Flagger reconciles the mesh objects after the primary, before routing.
+    ask(
+        &services.router,
+        ReconcileRoutes {
+            target: target.clone(),
+            deadline,
+        },
+    )
+    .await
+    .map_err(StepError::Observe)?;
     let routes = ask(
         &services.router,
         GetRoutes {
