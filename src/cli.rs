@@ -337,4 +337,72 @@ mod tests {
         // An empty variable leaves the flag alone.
         assert_eq!(f.event_webhook, "http://flag");
     }
+
+    /// Every Flagger flag the issue lists appears in `serin --help`.
+    #[test]
+    fn help_lists_flaggers_flags() {
+        let help = <Cli as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        for flag in [
+            "kubeconfig",
+            "kubeconfig-qps",
+            "kubeconfig-burst",
+            "metrics-server",
+            "mesh-provider",
+            "namespace",
+            "selector-labels",
+            "include-label-prefix",
+            "enable-config-tracking",
+            "enable-leader-election",
+            "leader-election-namespace",
+            "port",
+            "log-level",
+            "cluster-name",
+            "no-cross-namespace-refs",
+            "slack-url",
+            "slack-channel",
+            "slack-user",
+            "slack-token",
+            "slack-proxy-url",
+            "msteams-url",
+            "msteams-proxy-url",
+            "event-webhook",
+            "ingress-annotations-prefix",
+            "version",
+        ] {
+            let listed = help.lines().any(|line| {
+                line.split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[')
+                    .any(|word| word == format!("--{flag}"))
+            });
+            assert!(listed, "--{flag} is missing from the help:\n{help}");
+        }
+    }
+
+    #[test]
+    fn string_and_numeric_flags_take_either_form() {
+        let equals = flags(&[
+            "-slack-url=https://hooks.example/x",
+            "-leader-election-namespace=flagger",
+            "-port=9090",
+            "-log-level=info",
+            "-no-cross-namespace-refs=true",
+        ]);
+        let spaced = flags(&[
+            "--slack-url",
+            "https://hooks.example/x",
+            "--leader-election-namespace",
+            "flagger",
+            "--port",
+            "9090",
+            "--log-level",
+            "info",
+            "--no-cross-namespace-refs",
+        ]);
+        assert_eq!(equals, spaced);
+        assert_eq!(equals.slack_url, "https://hooks.example/x");
+        assert_eq!(equals.leader_election_namespace(), "flagger");
+        assert_eq!((equals.port, equals.log_level.as_str()), (9090, "info"));
+        assert!(equals.no_cross_namespace_refs);
+    }
 }
