@@ -6,6 +6,7 @@ pub mod canary_spec;
 pub mod cli;
 pub mod demo;
 pub mod k8s;
+pub mod loadtester;
 pub mod logging;
 pub mod metrics;
 pub mod notifier;

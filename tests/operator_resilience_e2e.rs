@@ -122,6 +122,32 @@ async fn invalid_canary_does_not_block_a_valid_one() {
             .unwrap()
             .is_none()
     );
+    // The reason is also on the object, where `kubectl describe` shows it.
+    let valid = eventually("a Valid=False condition on canary broken", INIT, || async {
+        let status = t.status("broken").await;
+        let found = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Valid")
+            .cloned();
+        match found {
+            Some(c) => Ok(c),
+            None => {
+                tokio::time::sleep(Duration::from_millis(750)).await;
+                Err(format!("{status}"))
+            }
+        }
+    })
+    .await;
+    assert_eq!(valid["status"], "False", "{valid}");
+    assert_eq!(valid["reason"], "InvalidSpec", "{valid}");
+    assert!(
+        valid["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("podinfo-missing")),
+        "{valid}"
+    );
     assert!(t.op.is_running(), "the operator keeps running");
     assert!(t.op.healthy().await, "/healthz still answers");
 }
