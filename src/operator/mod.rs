@@ -174,7 +174,11 @@ async fn work(
     };
     let ports = Ports {
         workload: workload.clone(),
-        router: Arc::new(Routers::new(caches.clone())),
+        router: Arc::new(Routers::new(
+            caches.clone(),
+            clients.clone(),
+            &settings.ingress_annotations_prefix,
+        )),
         metrics: Arc::new(MetricsAdapter::new(
             clients.routine.clone(),
             caches.clone(),

@@ -417,11 +417,11 @@ mod tests {
         );
         // `-mesh-provider` counts when the Canary names none.
         let mut flags = OperatorFlags::defaults().expect("default flags");
-        flags.mesh_provider = "nginx".to_string();
+        flags.mesh_provider = "linkerd".to_string();
         let c = canary("");
         assert_eq!(
             refused(&c, &caches, &Settings::from_flags(&flags)),
-            router::unsupported("nginx")
+            router::unsupported("linkerd")
         );
     }
 }

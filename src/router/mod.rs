@@ -2,6 +2,7 @@
 //! resolved provider (`spec.provider` or `-mesh-provider`).
 
 pub mod kubernetes;
+pub mod nginx;
 
 use std::sync::Arc;
 
@@ -9,10 +10,10 @@ use serin_actors::model::observe::Routes;
 use serin_actors::ports::{PortError, PortFuture, RouterPort, Target};
 use tokio::time::Instant;
 
-use crate::k8s::Caches;
+use crate::k8s::{Caches, KubeClients};
 
 /// Providers this build can route through.
-pub const SUPPORTED: &[&str] = &["kubernetes"];
+pub const SUPPORTED: &[&str] = &["kubernetes", "nginx"];
 
 /// Whether `provider` has a router here (Flagger dispatches by prefix).
 pub fn supported(provider: &str) -> bool {
@@ -23,18 +24,26 @@ pub fn supported(provider: &str) -> bool {
 #[derive(Clone)]
 pub struct Routers {
     kubernetes: Arc<kubernetes::KubernetesRouter>,
+    nginx: Arc<nginx::NginxRouter>,
 }
 
 impl Routers {
-    pub fn new(caches: Caches) -> Routers {
+    /// `ingress_annotations_prefix` is `-ingress-annotations-prefix`.
+    pub fn new(caches: Caches, clients: KubeClients, ingress_annotations_prefix: &str) -> Routers {
         Routers {
-            kubernetes: Arc::new(kubernetes::KubernetesRouter::new(caches)),
+            kubernetes: Arc::new(kubernetes::KubernetesRouter::new(caches.clone())),
+            nginx: Arc::new(nginx::NginxRouter::new(
+                clients,
+                caches,
+                ingress_annotations_prefix,
+            )),
         }
     }
 
     fn pick(&self, target: &Target) -> Result<&dyn RouterPort, PortError> {
         match target.provider.as_str() {
             "kubernetes" => Ok(self.kubernetes.as_ref()),
+            "nginx" => Ok(self.nginx.as_ref()),
             other => Err(PortError::Failed(unsupported(other))),
         }
     }

@@ -17,7 +17,7 @@ mod hpa;
 mod io;
 pub mod metadata;
 mod observe;
-mod patch;
+pub(crate) mod patch;
 pub mod readiness;
 mod reconcile;
 mod scale;
