@@ -21,6 +21,12 @@ use kube::{Api, Client, Config};
 const HOW_TO: &str = "start the local control plane with `make cluster-up` and `source target/testbed/env`, \
 or run everything with `make test`";
 
+/// reqwest is built without a TLS provider (the binary installs ring at
+/// start): tests that make HTTP clients install the same one first.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// What `tests/cluster/cluster-up.sh` writes into `target/testbed/env`.
 #[derive(Clone, Debug)]
 pub struct TestEnv {
@@ -33,6 +39,7 @@ pub struct TestEnv {
 impl TestEnv {
     /// Reads the testbed environment from the process environment.
     pub fn from_env() -> TestEnv {
+        install_crypto();
         let vars: BTreeMap<String, String> = std::env::vars().collect();
         match Self::from_vars(&vars) {
             Ok(env) => env,
