@@ -1,6 +1,6 @@
 //! Compatibility of Serin's API types and CRDs with Flagger's (no cluster).
 //!
-//! Regenerate deploy/crds/ after changing src/api with:
+//! Regenerate deploy/crds/ (and the Helm chart's copies) after changing src/api with:
 //! `SERIN_UPDATE_CRDS=1 cargo test --test api_compat`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,6 +13,8 @@ use serin::api::{self, AlertProvider, Canary, MetricTemplate};
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/flagger-compat");
 const CRD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/crds");
+/// The Helm chart ships byte copies (tests/helm_e2e.rs checks they match).
+const CHART_CRD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/helm/serin/crds");
 const CRD_HEADER: &str = "# Generated from src/api by `SERIN_UPDATE_CRDS=1 cargo test --test api_compat`; do not edit.\n";
 
 fn yaml_files(dir: &str) -> Vec<PathBuf> {
@@ -51,8 +53,11 @@ fn deploy_crds_match_generated_types() {
         let path = Path::new(CRD_DIR).join(format!("{}.yaml", crd.spec.names.plural));
         let want = render_crd(crd);
         if update {
-            fs::create_dir_all(CRD_DIR).unwrap();
-            fs::write(&path, &want).unwrap();
+            for dir in [CRD_DIR, CHART_CRD_DIR] {
+                fs::create_dir_all(dir).unwrap();
+                let file = Path::new(dir).join(format!("{}.yaml", crd.spec.names.plural));
+                fs::write(&file, &want).unwrap();
+            }
             continue;
         }
         match fs::read_to_string(&path) {
