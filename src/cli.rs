@@ -9,7 +9,9 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 #[command(
     name = "serin",
     disable_version_flag = true,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    // Go's flag package lets the last of a repeated flag win.
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -404,5 +406,11 @@ mod tests {
         assert_eq!(equals.leader_election_namespace(), "flagger");
         assert_eq!((equals.port, equals.log_level.as_str()), (9090, "info"));
         assert!(equals.no_cross_namespace_refs);
+    }
+
+    #[test]
+    fn a_repeated_flag_takes_the_last_value_as_go_does() {
+        let f = flags(&["-mesh-provider", "kubernetes", "-mesh-provider=nginx"]);
+        assert_eq!(f.mesh_provider, "nginx");
     }
 }

@@ -11,9 +11,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod helm;
 pub mod hooks;
+pub mod nginx;
 pub mod operator;
 pub mod podinfo;
 pub mod scrape;
+pub mod traffic;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, PostParams};
