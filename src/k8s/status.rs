@@ -85,10 +85,16 @@ impl StatusStore for KubeStatus {
     }
 
     fn load(&self, key: &CanaryKey, deadline: Instant) -> PortFuture<Option<CoreStatus>> {
+        // The watch cache has every Canary once the operator runs: starting
+        // 10,000 actors must not cost 10,000 GETs. Actors are rebuilt seconds
+        // after they die, by which time the cache has their last write.
+        if let Some(canary) = cache::get(&self.caches.canaries, &key.namespace, &key.name) {
+            let status = canary.status.as_ref().map(from_api);
+            return Box::pin(async move { Ok(status) });
+        }
         let api: Api<Canary> = Api::namespaced(self.clients.routine.clone(), &key.namespace);
         let key = key.clone();
         async move {
-            // A live read: the cache may lag the last write of a dead actor.
             let read = api.get_opt(&key.name);
             let canary = tokio::time::timeout_at(deadline, read)
                 .await
