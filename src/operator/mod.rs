@@ -48,8 +48,11 @@ pub enum OperatorError {
     Http { port: u16, source: std::io::Error },
     #[error(transparent)]
     Leader(#[from] LeaderError),
-    #[error("a watch cache stopped before it was filled")]
-    CacheClosed,
+    #[error(
+        "the {0} watch did not list within {secs}s (see the watch errors above; missing RBAC?)",
+        secs = watch::SYNC_TIMEOUT.as_secs()
+    )]
+    CacheNotSynced(&'static str),
     #[error(transparent)]
     Webhooks(#[from] crate::webhook::WebhookError),
 }
@@ -153,7 +156,7 @@ async fn work(
     }
     watch::ready(&caches)
         .await
-        .map_err(|_| OperatorError::CacheClosed)?;
+        .map_err(OperatorError::CacheNotSynced)?;
 
     let workload = Arc::new(KubeWorkload::new(
         clients.clone(),

@@ -120,18 +120,32 @@ pub fn start(
     }
 }
 
-/// Waits until every store has its first full list.
-pub async fn ready(caches: &Caches) -> Result<(), reflector::store::WriterDropped> {
-    caches.canaries.wait_until_ready().await?;
-    caches.metric_templates.wait_until_ready().await?;
-    caches.alert_providers.wait_until_ready().await?;
-    caches.deployments.wait_until_ready().await?;
-    caches.daemonsets.wait_until_ready().await?;
-    caches.hpas.wait_until_ready().await?;
-    caches.services.wait_until_ready().await?;
-    caches.ingresses.wait_until_ready().await?;
-    caches.configmaps.wait_until_ready().await?;
-    caches.secrets.wait_until_ready().await
+/// How long the first lists may take before the operator gives up, as
+/// Flagger does when its informers do not sync.
+pub const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Waits until every store has its first full list; `Err` names the kind
+/// that did not sync (the watch logs why, e.g. a forbidden list).
+pub async fn ready(caches: &Caches) -> Result<(), &'static str> {
+    async fn one<K>(store: &Store<K>, kind: &'static str) -> Result<(), &'static str>
+    where
+        K: Resource<DynamicType = ()> + Clone + 'static,
+    {
+        match tokio::time::timeout(SYNC_TIMEOUT, store.wait_until_ready()).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(kind),
+        }
+    }
+    one(&caches.canaries, "Canary").await?;
+    one(&caches.metric_templates, "MetricTemplate").await?;
+    one(&caches.alert_providers, "AlertProvider").await?;
+    one(&caches.deployments, "Deployment").await?;
+    one(&caches.daemonsets, "DaemonSet").await?;
+    one(&caches.hpas, "HorizontalPodAutoscaler").await?;
+    one(&caches.services, "Service").await?;
+    one(&caches.ingresses, "Ingress").await?;
+    one(&caches.configmaps, "ConfigMap").await?;
+    one(&caches.secrets, "Secret").await
 }
 
 struct Watcher<'a> {
