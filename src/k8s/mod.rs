@@ -7,6 +7,7 @@ pub mod events;
 pub mod leader;
 pub mod limiter;
 pub mod status;
+pub mod write;
 
 pub use cache::Caches;
 pub use client::KubeClients;

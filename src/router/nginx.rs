@@ -11,8 +11,8 @@ use std::num::ParseIntError;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::k8s::write as k8s_write;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::Value;
 use serin_actors::model::observe::Routes;
 use serin_actors::ports::{CanaryKey, PortError, PortFuture, RouterPort, Target};
@@ -25,8 +25,6 @@ use crate::workload::metadata::canary_ref;
 
 pub use build::{AbRule, Desired, Keys, ab_rule, canary_ingress_name, read_routes};
 pub use build::{route_annotations, routes_patch};
-
-const FIELD_MANAGER: &str = "serin";
 
 /// How long `reconcile` waits for a created Ingress to reach the cache, so
 /// the `get_routes` that follows in the same tick finds it.
@@ -196,23 +194,18 @@ pub fn current_routes(caches: &Caches, keys: &Keys, key: &CanaryKey) -> Result<R
 impl Inner {
     async fn write(&self, target: &Target, write: Write) -> Result<(), NginxError> {
         let ns = target.key.namespace.as_str();
-        let api: Api<Ingress> =
-            Api::namespaced(self.clients.for_priority(target.priority).clone(), ns);
+        let client = self.clients.for_priority(target.priority);
         match write {
             Write::Create(ingress) => {
                 let name = ingress.metadata.name.clone().unwrap_or_default();
-                let params = PostParams {
-                    dry_run: false,
-                    field_manager: Some(FIELD_MANAGER.to_string()),
-                };
-                match api.create(&params, &ingress).await {
-                    Ok(_) => {
+                match k8s_write::create(client, ns, ingress.as_ref()).await {
+                    Ok(true) => {
                         tracing::info!(canary = %target.key, "Ingress {name}.{ns} created");
                         self.wait_cached(ns, &name).await;
                         Ok(())
                     }
                     // The cache lagged behind an earlier create.
-                    Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+                    Ok(false) => Ok(()),
                     Err(source) => Err(NginxError::Create {
                         name,
                         namespace: ns.to_string(),
@@ -221,13 +214,8 @@ impl Inner {
                 }
             }
             Write::Patch { name, patch } => {
-                let params = PatchParams {
-                    field_manager: Some(FIELD_MANAGER.to_string()),
-                    ..PatchParams::default()
-                };
-                api.patch(&name, &params, &Patch::Merge(&patch))
+                k8s_write::merge_patch::<Ingress>(client, ns, &name, &patch)
                     .await
-                    .map(|_| ())
                     .map_err(|source| NginxError::Update {
                         name,
                         namespace: ns.to_string(),

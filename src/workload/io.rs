@@ -4,21 +4,14 @@
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::Api;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::WorkloadError;
 
-pub const FIELD_MANAGER: &str = "serin";
-
-fn post_params() -> PostParams {
-    PostParams {
-        dry_run: false,
-        field_manager: Some(FIELD_MANAGER.to_string()),
-    }
-}
+use crate::k8s::write::{self, post_params};
 
 fn api<K>(client: &kube::Client, namespace: &str) -> Api<K>
 where
@@ -45,15 +38,12 @@ where
         + Serialize
         + DeserializeOwned,
 {
-    match api::<K>(client, namespace)
-        .create(&post_params(), obj)
-        .await
-    {
-        Ok(_) => {
+    match write::create(client, namespace, obj).await {
+        Ok(true) => {
             tracing::info!("{what} created");
             Ok(())
         }
-        Err(err) if is_status(&err, |s| s.is_already_exists()) => Ok(()),
+        Ok(false) => Ok(()),
         Err(err) => Err(WorkloadError::kube(format!("creating {what} failed"), err)),
     }
 }
@@ -72,14 +62,8 @@ where
         + Debug
         + DeserializeOwned,
 {
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    };
-    api::<K>(client, namespace)
-        .patch(name, &params, &Patch::Merge(patch))
+    write::merge_patch::<K>(client, namespace, name, patch)
         .await
-        .map(|_| ())
         .map_err(|err| WorkloadError::kube(format!("updating {what} failed"), err))
 }
 
