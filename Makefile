@@ -29,7 +29,7 @@ cluster-down:
 test:
 	@bash tests/cluster/cluster-up.sh
 	@status=0; \
-	  source target/testbed/env && RUST_TEST_THREADS=$${RUST_TEST_THREADS:-8} cargo test --workspace --all-targets --all-features --no-fail-fast || status=$$?; \
+	  bash tests/run.sh || status=$$?; \
 	  bash tests/cluster/cluster-down.sh; \
 	  exit $$status
 

@@ -4,7 +4,7 @@
 //! sends no requests; it publishes the series Prometheus would have scraped
 //! from them.
 //!
-//! It is the end-to-end tests' simulator (`tests/support/traffic.rs`) as a
+//! It is the end-to-end tests' simulator (`tests/e2e/support/traffic.rs`) as a
 //! process: every second it reads the canary Ingress `<ingress>-canary` (its
 //! `canary-weight` and header annotations) and the target and primary
 //! Deployments, "serves" `--rps` requests for the elapsed second and exposes
@@ -32,10 +32,10 @@ use std::path::PathBuf;
 use clap::Parser;
 
 /// The test harness' simulator and scrape target, compiled from
-/// `tests/support/`. `traffic.rs` refers to `super::TestEnv` and
+/// `tests/e2e/support/`. `traffic.rs` refers to `super::TestEnv` and
 /// `super::scrape`; the rest of the harness needs integration-test-only
 /// variables (`CARGO_BIN_EXE_*`), so only these two files are included.
-#[path = "../tests/support"]
+#[path = "../tests/e2e/support"]
 #[allow(dead_code)]
 mod support {
     pub mod scrape;

@@ -13,7 +13,7 @@ use serin::api::{self, AlertProvider, Canary, MetricTemplate};
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/flagger-compat");
 const CRD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/crds");
-/// The Helm chart ships byte copies (tests/helm_e2e.rs checks they match).
+/// The Helm chart ships byte copies (tests/e2e/helm.rs checks they match).
 const CHART_CRD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/helm/serin/crds");
 const CRD_HEADER: &str = "# Generated from src/api by `SERIN_UPDATE_CRDS=1 cargo test --test api_compat`; do not edit.\n";
 

@@ -8,26 +8,24 @@
 //! A missing permission is fixed in the chart, not here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::helm::{
+    SERIN, find, kubectl_apply, scratch_dir, service_account_kubeconfig, template,
+};
+use crate::support::hooks::HookServer;
+use crate::support::operator::{Operator, OperatorTest, install_crds};
+use crate::support::podinfo::{
+    INIT, INTERVAL, RUN, SHORT, assert_promoted, blue_green, canary, podinfo_config,
+    podinfo_deployment_with_config, podinfo_hpa, set_image, wait_replicas, webhook,
+};
+use crate::support::{TestCluster, TestEnv, eventually};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::DeleteParams;
 use serde_json::{Value, json};
-use support::helm::{
-    SERIN, find, kubectl_apply, scratch_dir, service_account_kubeconfig, template,
-};
-use support::hooks::HookServer;
-use support::operator::{Operator, OperatorTest, install_crds};
-use support::podinfo::{
-    INIT, INTERVAL, RUN, SHORT, assert_promoted, blue_green, canary, podinfo_config,
-    podinfo_deployment_with_config, podinfo_hpa, set_image, wait_replicas, webhook,
-};
-use support::{TestCluster, TestEnv, eventually};
 
 /// Log lines that mention `forbidden` (an API request the RBAC denied).
 fn denied(op: &Operator) -> Vec<String> {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod api_cost;
 pub mod helm;
 pub mod hooks;
 pub mod nginx;
@@ -97,6 +98,7 @@ pub struct TestCluster {
     pub env: TestEnv,
     pub client: Client,
     pub namespace: String,
+    started: Instant,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -140,6 +142,7 @@ impl TestCluster {
             env,
             client,
             namespace,
+            started: Instant::now(),
         }
     }
 
@@ -154,6 +157,7 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
+        record_time(self.started.elapsed());
         // The test's runtime may be unwinding or blocked here, so the delete
         // runs on a runtime and a client of its own.
         let env = self.env.clone();
@@ -178,6 +182,32 @@ impl Drop for TestCluster {
                 self.namespace
             );
         }
+    }
+}
+
+/// Where `make test` wants each test's wall time (tests/run.sh prints them).
+const TIMES_VAR: &str = "SERIN_TEST_TIMES";
+
+/// Appends `<test name>\t<seconds>` to the file named by `SERIN_TEST_TIMES`,
+/// if set. libtest names each test's thread after the test, and a test's
+/// body (with its `TestCluster`) lives on that thread.
+fn record_time(elapsed: Duration) {
+    let Some(path) = std::env::var_os(TIMES_VAR) else {
+        return;
+    };
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_string();
+    let line = format!("{name}\t{:.1}\n", elapsed.as_secs_f64());
+    // One short write with O_APPEND: lines from parallel tests do not interleave.
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("warning: cannot record the test time in {path:?}: {e}");
     }
 }
 

@@ -2,27 +2,25 @@
 //! against the local control plane (`make cluster-up`), restricted to each
 //! test's namespace, with the Kubernetes provider (Blue/Green), the way
 //! Flagger's `test/kubernetes/*.sh` suites drive Flagger. Webhooks go to a
-//! loadtester-like server in the test process (tests/support/hooks.rs).
+//! loadtester-like server in the test process (tests/e2e/support/hooks.rs).
 //! A failing test prints the operator's logs, `kubectl describe canary` and
 //! the namespace's events.
 //!
-//! This binary: Deployment Blue/Green with gates, rollback, no-run and
+//! This module: Deployment Blue/Green with gates, rollback, no-run and
 //! restart. The other workload kinds and tracked resources are in
-//! operator_targets_e2e.rs, operator restarts and invalid Canaries in
-//! operator_resilience_e2e.rs; the shared builders in tests/support/podinfo.rs.
+//! operator_targets.rs, operator restarts and invalid Canaries in
+//! operator_resilience.rs; the shared builders in tests/e2e/support/podinfo.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use support::operator::OperatorTest;
-use support::podinfo::{
+use crate::support::operator::OperatorTest;
+use crate::support::podinfo::{
     INTERVAL, REPO, RUN, SHORT, assert_deployment_initialized, assert_events_in_order,
     assert_promoted, blue_green, canary, deployment, image_of, pod_spec_of, podinfo_deployment,
     replicas, set_image, wait_replicas, webhook,
 };
+use serde_json::json;
 
 /// Flagger's `test/kubernetes/test-deployment.sh`: initialization, a
 /// confirm-rollout gate that holds the run, a pre-rollout hook, promotion.

@@ -1,17 +1,15 @@
-//! Flagger's NGINX walkthrough end to end (see nginx_e2e.rs): the alerts of
+//! Flagger's NGINX walkthrough end to end (see nginx.rs): the alerts of
 //! a promotion and of a rollback, through AlertProviders of type `slack` and
 //! `msteams` posting to a receiver in the test (BEHAVIOUR.md §7).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support::eventually;
+use crate::support::nginx::chat::ChatReceiver;
+use crate::support::nginx::rig::NginxTest;
+use crate::support::nginx::{alert_provider, canary, with_alerts};
+use crate::support::podinfo::{INIT, RUN, SHORT};
+use crate::support::traffic::Fault;
 use serde_json::{Value, json};
-use support::eventually;
-use support::nginx::chat::ChatReceiver;
-use support::nginx::rig::NginxTest;
-use support::nginx::{alert_provider, canary, with_alerts};
-use support::podinfo::{INIT, RUN, SHORT};
-use support::traffic::Fault;
 
 const INITIALIZED: &str = "New Deployment detected, initialization completed.";
 const NEW_REVISION: &str = "New revision detected, progressing canary analysis.";

@@ -3,18 +3,17 @@
 //! and fail, never skip, without it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::{TestCluster, TestEnv, eventually, prometheus_query, shared};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use support::{TestCluster, TestEnv, eventually, prometheus_query, shared};
 
 fn deployment(name: &str, replicas: i32) -> Deployment {
     serde_json::from_value(json!({
@@ -90,15 +89,35 @@ fn serde_yaml_doc(text: &str) -> Value {
     serde_saphyr::from_str(text).unwrap()
 }
 
-/// Applies Flagger's CRDs from the shared folder and waits until they are served.
+/// The API group Flagger's CRDs are installed under here. The suite runs its
+/// tests side by side, and the others need Serin's own CRDs under
+/// `flagger.app` (whose schema allows the `Valid` condition) and `kubectl get
+/// canaries` to mean them: Flagger's are applied with their schemas and
+/// columns unchanged, but under this group and with names prefixed
+/// `flagger` (`flaggercanaries`, kind `FlaggerCanary`), no short names and
+/// no categories, so they never replace or shadow Serin's.
+const FLAGGER_GROUP: &str = "flagger-crd.test.serin.dev";
+
+/// Applies Flagger's CRDs from the shared folder (under [`FLAGGER_GROUP`])
+/// and waits until they are served.
 async fn apply_flagger_crds(client: &Client) {
     let text = std::fs::read_to_string(shared("flagger-compat/crd.yaml")).unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut names = Vec::new();
     for doc in docs.into_iter().filter(|d| d.is_object()) {
-        let crd: CustomResourceDefinition = serde_json::from_value(doc).unwrap();
-        let name = crd.metadata.name.clone().unwrap();
+        let mut crd: CustomResourceDefinition = serde_json::from_value(doc).unwrap();
+        assert_eq!(crd.spec.group, "flagger.app");
+        crd.spec.group = FLAGGER_GROUP.to_string();
+        let crd_names = &mut crd.spec.names;
+        crd_names.plural = format!("flagger{}", crd_names.plural);
+        crd_names.singular = crd_names.singular.as_ref().map(|s| format!("flagger{s}"));
+        crd_names.kind = format!("Flagger{}", crd_names.kind);
+        crd_names.list_kind = crd_names.list_kind.as_ref().map(|k| format!("Flagger{k}"));
+        crd_names.short_names = None;
+        crd_names.categories = None;
+        let name = format!("{}.{FLAGGER_GROUP}", crd_names.plural);
+        crd.metadata.name = Some(name.clone());
         api.patch(
             &name,
             &PatchParams::apply("serin-tests").force(),
@@ -135,7 +154,7 @@ async fn apply_flagger_crds(client: &Client) {
 }
 
 fn canary_api(tc: &TestCluster) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("flagger.app", "v1beta1", "Canary");
+    let gvk = GroupVersionKind::gvk(FLAGGER_GROUP, "v1beta1", "FlaggerCanary");
     Api::namespaced_with(
         tc.client.clone(),
         &tc.namespace,
@@ -157,6 +176,8 @@ async fn flagger_canary_is_accepted_and_read_back() {
     apply_flagger_crds(&tc.client).await;
     let mut manifest = nginx_canary();
     manifest["metadata"]["namespace"] = json!(tc.namespace);
+    manifest["apiVersion"] = json!(format!("{FLAGGER_GROUP}/v1beta1"));
+    manifest["kind"] = json!("FlaggerCanary");
     let obj: DynamicObject = serde_json::from_value(manifest.clone()).unwrap();
     let api = canary_api(&tc);
     api.create(&PostParams::default(), &obj).await.unwrap();
@@ -171,6 +192,8 @@ async fn kubectl_get_canaries_shows_flagger_columns() {
     apply_flagger_crds(&tc.client).await;
     let mut manifest = nginx_canary();
     manifest["metadata"]["namespace"] = json!(tc.namespace);
+    manifest["apiVersion"] = json!(format!("{FLAGGER_GROUP}/v1beta1"));
+    manifest["kind"] = json!("FlaggerCanary");
     let obj: DynamicObject = serde_json::from_value(manifest).unwrap();
     canary_api(&tc)
         .create(&PostParams::default(), &obj)
@@ -180,7 +203,7 @@ async fn kubectl_get_canaries_shows_flagger_columns() {
     let out = tc
         .env
         .tool("kubectl")
-        .args(["get", "canaries", "-A"])
+        .args(["get", &format!("flaggercanaries.{FLAGGER_GROUP}"), "-A"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

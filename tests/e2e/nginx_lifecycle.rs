@@ -1,20 +1,18 @@
-//! Flagger's NGINX walkthrough end to end (see nginx_e2e.rs): the lifecycle
+//! Flagger's NGINX walkthrough end to end (see nginx.rs): the lifecycle
 //! of `test/nginx/test-lifecycle.sh` and A/B testing by header, as in
 //! `test/nginx/test-canary.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::eventually;
-use support::nginx::rig::NginxTest;
-use support::nginx::{ab_canary, canary};
-use support::podinfo::{
+use crate::support::eventually;
+use crate::support::nginx::rig::NginxTest;
+use crate::support::nginx::{ab_canary, canary};
+use crate::support::podinfo::{
     INIT, INTERVAL, REPO, RUN, SHORT, assert_events_in_order, deployment, image_of, pod_spec_of,
     replicas, wait_replicas,
 };
-use support::traffic::Fault;
+use crate::support::traffic::Fault;
 
 /// After a failed run, returning the target to the primary's image starts
 /// no run; a new healthy image is then promoted.
@@ -22,7 +20,12 @@ use support::traffic::Fault;
 async fn nginx_lifecycle_failure_revert_then_promotion() {
     let n = NginxTest::start("nginx-lifecycle").await;
     let ns = n.ns().to_string();
-    n.t.apply(&canary(&n.lt, 3)).await;
+    // The walkthrough's Canary with stepWeight 10: the promotion at the end
+    // takes 5 steps to maxWeight 50 instead of 10 (the walkthrough's weights
+    // are checked by nginx::nginx_walkthrough_promotes_a_healthy_revision).
+    let mut c = canary(&n.lt, 3);
+    c["spec"]["analysis"]["stepWeight"] = serde_json::json!(10);
+    n.t.apply(&c).await;
     n.t.wait_phase("podinfo", "Initialized", INIT).await;
     n.set_revision("6.0.1", Some(Fault::errors(50.0))).await;
     n.t.wait_phase("podinfo", "Failed", RUN).await;

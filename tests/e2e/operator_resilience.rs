@@ -1,22 +1,20 @@
 //! End-to-end tests of the operator's resilience: a `kill -9` in the middle
 //! of an analysis, and an invalid Canary next to a valid one. The operator
 //! runs as a separate process against the local control plane
-//! (`make cluster-up`); see operator_e2e.rs for the setup and
-//! tests/support/podinfo.rs for the manifests.
+//! (`make cluster-up`); see operator.rs for the setup and
+//! tests/e2e/support/podinfo.rs for the manifests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::Api;
-use support::eventually;
-use support::operator::OperatorTest;
-use support::podinfo::{
+use crate::support::eventually;
+use crate::support::operator::OperatorTest;
+use crate::support::podinfo::{
     INIT, RUN, SHORT, assert_deployment_initialized, assert_promoted, blue_green, canary,
     podinfo_deployment, set_image,
 };
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
 
 /// `kill -9` of the operator in the middle of an analysis: the restarted
 /// operator finishes the run without repeating or skipping an iteration.

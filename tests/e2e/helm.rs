@@ -4,26 +4,24 @@
 //! flags), the failures for values the chart cannot honour, a server-side dry
 //! run of the rendered objects, the dashboard's PromQL against the testbed's
 //! Prometheus, and a promotion on the CRDs the chart ships. The run with only
-//! the chart's RBAC is in helm_rbac_e2e.rs. helm and kubectl are the
+//! the chart's RBAC is in helm_rbac.rs. helm and kubectl are the
 //! testbed's (tests/cluster/), so these tests need `make cluster-up`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::collections::BTreeSet;
 
-use serde_json::{Value, json};
-use support::helm::{
+use crate::support::helm::{
     LOADTESTER, SERIN, all_of, chart_dir, container_args, find, install_chart_crds, inventory,
     kubectl_apply, lint, str_at, template, try_template,
 };
-use support::hooks::HookServer;
-use support::operator::{Operator, OperatorTest};
-use support::podinfo::{
+use crate::support::hooks::HookServer;
+use crate::support::operator::{Operator, OperatorTest};
+use crate::support::podinfo::{
     assert_deployment_initialized, assert_promoted, blue_green, canary, podinfo_deployment,
     set_image,
 };
-use support::{TestCluster, TestEnv, prometheus_query};
+use crate::support::{TestCluster, TestEnv, prometheus_query};
+use serde_json::{Value, json};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 

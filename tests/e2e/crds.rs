@@ -1,14 +1,12 @@
 //! Serin's own CRDs (deploy/crds/, generated from the Rust types) are accepted
-//! by a real kube-apiserver. A server-side dry run, so the test does not fight
-//! the smoke tests, which install Flagger's CRDs under the same names.
+//! by a real kube-apiserver (a server-side dry run: applying them is left to
+//! the tests that run the operator).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support::TestEnv;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
-use support::TestEnv;
 
 #[tokio::test]
 async fn serin_crds_pass_a_server_side_dry_run() {

@@ -1,36 +1,35 @@
 //! Flagger's NGINX walkthrough end to end on the local control plane with
 //! the testbed's real Prometheus: `serin` runs as a process per test with
 //! the walkthrough's Canary (`provider: nginx`), `serin-loadtester` runs the
-//! webhooks, and the traffic simulator (tests/support/traffic.rs) plays
+//! webhooks, and the traffic simulator (tests/e2e/support/traffic.rs) plays
 //! ingress-nginx's metrics from the canary Ingress' weight and each
 //! revision's fault profile.
 //!
-//! This binary: the simulator against Prometheus, promotion, and the two
+//! This module: the simulator against Prometheus, promotion, and the two
 //! automated rollbacks (HTTP 500s, latency). The lifecycle and A/B runs are
-//! in nginx_lifecycle_e2e.rs, alerts in nginx_alerts_e2e.rs.
+//! in nginx_lifecycle.rs, alerts in nginx_alerts.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
+use crate::support::nginx::chat::ChatReceiver;
+use crate::support::nginx::loadtester::LoadTester;
+use crate::support::nginx::rig::NginxTest;
+use crate::support::nginx::{
+    ab_canary, alert_provider, canary, deployment, halts, hpa, ingress, latency_canary,
+    latency_template, promotion_events, with_alerts,
+};
+use crate::support::podinfo::{
+    INIT, REPO, RUN, SHORT, assert_deployment_initialized, assert_events_in_order, image_of,
+    pod_spec_of, replicas, wait_replicas,
+};
+use crate::support::traffic::{FAULT_ANNOTATION, Fault, PREFIX, SimulatorConfig, TrafficSimulator};
+use crate::support::{TestCluster, eventually, prometheus_query};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::PostParams;
 use serde_json::json;
-use support::nginx::chat::ChatReceiver;
-use support::nginx::loadtester::LoadTester;
-use support::nginx::rig::NginxTest;
-use support::nginx::{
-    ab_canary, alert_provider, canary, deployment, halts, hpa, ingress, latency_canary,
-    latency_template, promotion_events, with_alerts,
-};
-use support::podinfo::{
-    INIT, REPO, RUN, SHORT, assert_deployment_initialized, assert_events_in_order, image_of,
-    pod_spec_of, replicas, wait_replicas,
-};
-use support::traffic::{FAULT_ANNOTATION, Fault, PREFIX, SimulatorConfig, TrafficSimulator};
-use support::{TestCluster, eventually, prometheus_query};
 use tokio::io::AsyncWriteExt;
 
 /// Flagger's builtin NGINX success-rate query (src/metrics/observers/).

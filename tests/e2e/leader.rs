@@ -4,23 +4,21 @@
 //! only the elected one drives the Canary, and when it is killed with
 //! SIGKILL the other takes over once the lease expires (Flagger's timings:
 //! a 60 s lease renewed every 5 s) and finishes the next rollout.
-//! See operator_e2e.rs for the setup and tests/support/podinfo.rs for the
+//! See operator.rs for the setup and tests/e2e/support/podinfo.rs for the
 //! manifests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::coordination::v1::Lease;
-use serde_json::Value;
-use support::hooks::HookServer;
-use support::operator::{Operator, OperatorTest, install_crds};
-use support::podinfo::{
+use crate::support::hooks::HookServer;
+use crate::support::operator::{Operator, OperatorTest, install_crds};
+use crate::support::podinfo::{
     assert_deployment_initialized, assert_promoted, blue_green, canary, podinfo_deployment,
     set_image,
 };
-use support::{TestCluster, eventually};
+use crate::support::{TestCluster, eventually};
+use k8s_openapi::api::coordination::v1::Lease;
+use serde_json::Value;
 
 const LEASE: &str = "flagger-leader-election";
 const ELECTED: &str = "Acting as elected leader";

@@ -1,26 +1,24 @@
 //! End-to-end tests of the operator on other targets and tracked resources:
 //! DaemonSet Blue/Green, `revertOnDeletion`, the primary HPA and ConfigMap
 //! tracking. The operator runs as a separate process against the local
-//! control plane (`make cluster-up`); see operator_e2e.rs for the setup and
-//! tests/support/podinfo.rs for the manifests.
+//! control plane (`make cluster-up`); see operator.rs for the setup and
+//! tests/e2e/support/podinfo.rs for the manifests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support::eventually;
+use crate::support::operator::OperatorTest;
+use crate::support::podinfo::{
+    INIT, INTERVAL, REPO, RUN, SHORT, assert_deployment_initialized, assert_promoted, blue_green,
+    canary, deployment, image_of, labels, pod_spec_of, podinfo_config, podinfo_daemonset,
+    podinfo_deployment, podinfo_deployment_with_config, podinfo_hpa, replicas, selector, set_image,
+    wait_deployment_available, wait_gone, wait_replicas,
+};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::Api;
 use kube::api::DeleteParams;
 use serde_json::json;
-use support::eventually;
-use support::operator::OperatorTest;
-use support::podinfo::{
-    INIT, INTERVAL, REPO, RUN, SHORT, assert_deployment_initialized, assert_promoted, blue_green,
-    canary, deployment, image_of, labels, pod_spec_of, podinfo_config, podinfo_daemonset,
-    podinfo_deployment, podinfo_deployment_with_config, podinfo_hpa, replicas, selector, set_image,
-    wait_deployment_available, wait_gone, wait_replicas,
-};
 
 /// Flagger's `test/kubernetes/test-daemonset.sh`: DaemonSet Blue/Green with
 /// the scale-to-zero node selector.
