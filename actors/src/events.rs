@@ -343,6 +343,23 @@ pub mod text {
     pub fn kubernetes_set_iterations(n: i32) -> String {
         format!("Setting canaryAnalysis.iterations: {n}")
     }
+    /// Serin only: a step given up because of Serin's own congestion.
+    pub fn step_deferred(s: &CanarySpec, reason: &str) -> String {
+        format!(
+            "Analysis of {} delayed by Serin ({reason}): no check failed, the step runs again at the next interval",
+            s.canary_id()
+        )
+    }
+    /// Serin only: the canary's actor keeps panicking and backs off.
+    pub fn stalled(s: &CanarySpec, panics: u32, retry: std::time::Duration, panic: &str) -> String {
+        format!(
+            "Analysis of {} stalled: its step panicked {panics} times in a row (last: {panic}); next attempt in {}",
+            s.canary_id(),
+            crate::duration::go_duration_string(
+                i64::try_from(retry.as_nanos()).unwrap_or(i64::MAX)
+            )
+        )
+    }
 }
 
 /// Alert texts.

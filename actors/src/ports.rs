@@ -23,18 +23,40 @@ pub type PortFuture<T> = BoxFuture<'static, Result<T, PortError>>;
 /// Why a port call did not produce an answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {
+    /// The provider did not answer within the call's budget.
     #[error("deadline exceeded")]
     Timeout,
     #[error("{0} not found")]
     NotFound(String),
-    /// Too many calls queued in front of this port; the caller retries next tick.
+    /// Too many calls of one namespace wait in front of this port.
     #[error("overloaded: {0}")]
     Overloaded(&'static str),
-    /// The actor fronting the port is gone (stopped or panicked).
+    /// The step's deadline passed while the call waited in Serin's line:
+    /// the provider was never asked.
+    #[error("congested: {0}")]
+    Congested(&'static str),
+    /// The actor fronting the port is gone.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The adapter panicked while serving the call: a bug in Serin.
+    #[error("panicked: {0}")]
+    Panicked(String),
     #[error("{0}")]
     Failed(String),
+}
+
+impl PortError {
+    /// Serin's own trouble, not an answer of the provider: it never decides
+    /// a canary. The step is retried at the next tick instead.
+    pub fn is_serins(&self) -> bool {
+        matches!(
+            self,
+            PortError::Overloaded(_)
+                | PortError::Congested(_)
+                | PortError::Unavailable(_)
+                | PortError::Panicked(_)
+        )
+    }
 }
 
 /// Identity of one Canary object.
@@ -207,6 +229,14 @@ pub trait StepObserver: Send + Sync + 'static {
     fn analysis_step(&self, key: &CanaryKey, elapsed: std::time::Duration);
     /// A timer tick fired `late` after its slot.
     fn tick_lateness(&self, late: std::time::Duration);
+    /// A step was given up because of Serin's own congestion.
+    fn step_deferred(&self, _key: &CanaryKey) {}
+    /// A canary's actor restarted after a panic.
+    fn actor_restarted(&self, _key: &CanaryKey) {}
+    /// A run ended promoted (the core's `CountSuccess`).
+    fn run_succeeded(&self, _spec: &CanarySpec, _skipped: bool) {}
+    /// A run ended rolled back (the core's `CountFailure`).
+    fn run_failed(&self, _spec: &CanarySpec) {}
 }
 
 /// One implementation of every port.

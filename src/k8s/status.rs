@@ -76,8 +76,7 @@ impl StatusStore for KubeStatus {
                 .map_err(|_| PortError::Timeout)?
                 .map_err(|err| PortError::Failed(err.to_string()))?;
             if let Some(recorder) = &this.recorder {
-                let old_phase = old.as_ref().map(|s| s.phase()).unwrap_or_default();
-                record(recorder, &key, &canary, old_phase, &status);
+                record(recorder, &key, &canary, &status);
             }
             Ok(())
         }
@@ -106,25 +105,10 @@ impl StatusStore for KubeStatus {
     }
 }
 
-/// Flagger's gauges for one persisted status, and its outcome counters
-/// when the run just ended.
-fn record(
-    recorder: &Recorder,
-    key: &CanaryKey,
-    canary: &Canary,
-    old_phase: CanaryPhase,
-    status: &CoreStatus,
-) {
-    let strategy = canary.spec.deployment_strategy().as_str();
-    let ended = api_phase(status.phase) != old_phase;
-    match status.phase {
-        Phase::Succeeded if ended => {
-            let skipped = canary.spec.skip_analysis();
-            recorder.count_success(&key.name, &key.namespace, strategy, skipped);
-        }
-        Phase::Failed if ended => recorder.count_failure(&key.name, &key.namespace, strategy),
-        _ => {}
-    }
+/// Flagger's gauges for one persisted status. (Its outcome counters come
+/// from the core's `CountSuccess`/`CountFailure` effects, through the
+/// recorder's `StepObserver`.)
+fn record(recorder: &Recorder, key: &CanaryKey, canary: &Canary, status: &CoreStatus) {
     let value = match status.phase {
         Phase::Progressing => StatusValue::Progressing,
         Phase::Failed => StatusValue::Failed,
@@ -161,7 +145,44 @@ pub fn to_api(
     ));
     let condition = promoted_condition(status.phase, kind);
     set_promoted(&mut api, condition, now);
+    set_stalled(&mut api, status.stalled.as_deref(), now);
     api
+}
+
+/// The reason of a `Stalled=True` condition.
+pub const STALLED_REASON: &str = "RepeatedPanics";
+
+/// `Stalled=True` with the actor's message while it backs off; gone after.
+fn set_stalled(api: &mut ApiStatus, stalled: Option<&str>, now: JiffTimestamp) {
+    let conditions = api.conditions.get_or_insert_with(Vec::new);
+    let at = conditions
+        .iter()
+        .position(|c| c.type_ == CanaryConditionType::Stalled);
+    match (stalled, at) {
+        (None, Some(at)) => {
+            conditions.remove(at);
+        }
+        (None, None) => {}
+        (Some(message), Some(at)) => {
+            if let Some(c) = conditions.get_mut(at)
+                && c.message.as_deref() != Some(message)
+            {
+                c.message = Some(message.to_string());
+                c.last_update_time = Some(Time(now));
+            }
+        }
+        (Some(message), None) => conditions.push(CanaryCondition {
+            type_: CanaryConditionType::Stalled,
+            status: ConditionStatus::True,
+            reason: STALLED_REASON.to_string(),
+            message: Some(message.to_string()),
+            last_update_time: Some(Time(now)),
+            last_transition_time: Some(Time(now)),
+        }),
+    }
+    if conditions.is_empty() {
+        api.conditions = None;
+    }
 }
 
 /// The status a tick starts from.
@@ -178,6 +199,12 @@ pub fn from_api(api: &ApiStatus) -> CoreStatus {
             .last_transition_time
             .as_ref()
             .map(|t| Timestamp(t.0.as_second())),
+        stalled: api
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == CanaryConditionType::Stalled)
+            .map(|c| c.message.clone().unwrap_or_default()),
     }
 }
 

@@ -81,6 +81,7 @@ pub struct Recorder {
     successes: Family<OutcomeLabels, Counter>,
     failures: Family<OutcomeLabels, Counter>,
     actor_restarts: Counter,
+    steps_deferred: Counter,
     tick_lateness: Histogram,
     api_requests: Family<ApiLabels, Counter>,
 }
@@ -98,6 +99,7 @@ impl Recorder {
             successes: Family::default(),
             failures: Family::default(),
             actor_restarts: Counter::default(),
+            steps_deferred: Counter::default(),
             tick_lateness: Histogram::new(DEFAULT_BUCKETS),
             api_requests: Family::default(),
         };
@@ -144,8 +146,13 @@ impl Recorder {
         );
         registry.register(
             "serin_actor_restarts",
-            "Canary actors rebuilt from their status",
+            "Canary actors restarted after a panic, reloaded from their status",
             r.actor_restarts.clone(),
+        );
+        registry.register(
+            "serin_steps_deferred",
+            "Analysis steps given up because of Serin's own congestion and retried at the next tick",
+            r.steps_deferred.clone(),
         );
         registry.register(
             "serin_tick_lateness_seconds",
@@ -267,6 +274,34 @@ impl serin_actors::ports::StepObserver for Recorder {
 
     fn tick_lateness(&self, late: std::time::Duration) {
         self.observe_tick_lateness(late.as_secs_f64());
+    }
+
+    fn step_deferred(&self, _key: &serin_actors::ports::CanaryKey) {
+        self.steps_deferred.inc();
+    }
+
+    fn actor_restarted(&self, _key: &serin_actors::ports::CanaryKey) {
+        self.count_actor_restart();
+    }
+
+    fn run_succeeded(&self, spec: &serin_actors::model::spec::CanarySpec, skipped: bool) {
+        let strategy = strategy_label(spec.analysis.strategy());
+        self.count_success(&spec.name, &spec.namespace, strategy, skipped);
+    }
+
+    fn run_failed(&self, spec: &serin_actors::model::spec::CanarySpec) {
+        let strategy = strategy_label(spec.analysis.strategy());
+        self.count_failure(&spec.name, &spec.namespace, strategy);
+    }
+}
+
+/// Flagger's `deployment_strategy` label.
+fn strategy_label(strategy: serin_actors::model::spec::Strategy) -> &'static str {
+    use serin_actors::model::spec::Strategy;
+    match strategy {
+        Strategy::Canary => "canary",
+        Strategy::BlueGreen => "blue-green",
+        Strategy::AbTesting => "ab-testing",
     }
 }
 

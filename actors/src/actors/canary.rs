@@ -6,21 +6,55 @@
 //! those messages only update the spec/interval and the timer does the rest.
 //! Steps never overlap: a timer tick that finds a step running is dropped, a
 //! message-driven one is queued.
+//!
+//! A panic in a step (or in an adapter serving it) restarts the actor at
+//! once under its `Supervisor`, reloaded from the last persisted status;
+//! after [`PANICS_BEFORE_BACKOFF`] panics in a row it waits longer before
+//! each attempt and says so (a Warning event and `Stalled=True`). A step
+//! deferred by Serin's own congestion is retried at the next tick and
+//! reported once per run.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle,
-    Supervised, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult,
+    SpawnHandle, Supervised, WrapFuture,
 };
+use futures::FutureExt;
 use tokio::time::Instant;
 
+use super::shared::panic_message;
 use super::step::{self, StepError};
 use super::{Services, Stats};
+use crate::events::{Event, text};
 use crate::model::spec::CanarySpec;
 use crate::model::status::{CanaryStatus, Phase};
 use crate::ports::CanaryKey;
+
+/// Panics in a row that restart the actor at once; more back off.
+pub const PANICS_BEFORE_BACKOFF: u32 = 3;
+/// The first backoff, doubled for each further panic in a row.
+const FIRST_BACKOFF: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How long to wait before the step after the `panics`-th panic in a row.
+fn backoff(panics: u32) -> Duration {
+    let Some(extra) = panics.checked_sub(PANICS_BEFORE_BACKOFF) else {
+        return Duration::ZERO;
+    };
+    FIRST_BACKOFF
+        .saturating_mul(2u32.saturating_pow(extra.min(16)))
+        .min(MAX_BACKOFF)
+}
+
+/// What the restarted actor does first.
+#[derive(Debug, Clone)]
+struct Restart {
+    delay: Duration,
+    panic: String,
+}
 
 /// The Canary object changed (new generation from the watch).
 #[derive(Message)]
@@ -75,6 +109,17 @@ pub struct CanaryActor {
     timer: Option<Timer>,
     in_flight: bool,
     queued: bool,
+    /// Panics in a row, reset by a step that ends without one.
+    panics: u32,
+    /// Set before a restart, taken by the restarted actor.
+    restart: Option<Restart>,
+    /// The run (`lastAppliedSpec`) whose deferral was already reported.
+    deferral_reported: Option<String>,
+    /// A retry of a failed step armed while no timer runs.
+    retry: Option<SpawnHandle>,
+    /// The target or spec changed after the current step started; if the
+    /// run ends before a tick has seen it, the actor steps once more.
+    unseen_change: bool,
 }
 
 impl CanaryActor {
@@ -88,6 +133,11 @@ impl CanaryActor {
             timer: None,
             in_flight: false,
             queued: false,
+            panics: 0,
+            restart: None,
+            deferral_reported: None,
+            retry: None,
+            unseen_change: false,
         }
     }
 
@@ -119,7 +169,12 @@ impl CanaryActor {
             }
             return;
         }
+        if let Some(retry) = self.retry.take() {
+            ctx.cancel_future(retry);
+        }
         self.in_flight = true;
+        // This step observes whatever changed before it started.
+        self.unseen_change = false;
         let fut = step::Timed::new(
             step::run(
                 self.services.clone(),
@@ -128,6 +183,11 @@ impl CanaryActor {
             ),
             self.services.stats.clone(),
         );
+        // A panic must not take the actor's task down: it becomes an error
+        // here, and the actor restarts itself under its supervisor.
+        let fut = AssertUnwindSafe(fut).catch_unwind().map(|result| {
+            result.unwrap_or_else(|panic| Err(StepError::Panicked(panic_message(panic.as_ref()))))
+        });
         ctx.spawn(
             fut.into_actor(self)
                 .map(|result, act, ctx| act.finish_step(result, ctx)),
@@ -141,17 +201,148 @@ impl CanaryActor {
     ) {
         self.in_flight = false;
         match result {
-            Ok(Some(status)) => self.status = status,
-            Ok(None) => {}
+            Ok(persisted) => {
+                if let Some(status) = persisted {
+                    self.status = status;
+                }
+                self.recovered(ctx);
+            }
             Err(err) => {
-                Stats::bump(&self.services.stats.failed_ticks);
-                tracing::warn!(canary = %self.key, error = %err, "analysis step failed");
+                if let Some(panic) = err.panic_message() {
+                    return self.restart_after_panic(panic.to_string(), ctx);
+                }
+                if err.is_deferral() {
+                    self.deferred(&err, ctx);
+                } else {
+                    Stats::bump(&self.services.stats.failed_ticks);
+                    tracing::warn!(canary = %self.key, error = %err, "analysis step failed");
+                }
+                self.retry_if_idle(ctx);
             }
         }
         self.rearm(ctx);
-        if std::mem::take(&mut self.queued) {
+        // A change that came during the last step of a run: no tick will see it.
+        let missed = self.timer.is_none() && std::mem::take(&mut self.unseen_change);
+        if std::mem::take(&mut self.queued) || missed {
             self.request_step(Cause::Wake, ctx);
         }
+    }
+
+    /// A failed step of a canary without a timer runs again one interval
+    /// later, as the next tick would.
+    fn retry_if_idle(&mut self, ctx: &mut Context<Self>) {
+        if Self::wants_timer(self.status.phase) || self.retry.is_some() {
+            return;
+        }
+        let interval = self.spec.analysis.interval();
+        self.retry = Some(ctx.run_later(interval, |act, ctx| {
+            act.retry = None;
+            act.request_step(Cause::Wake, ctx);
+        }));
+    }
+
+    /// Serin's own congestion: counted, logged, reported once per run.
+    fn deferred(&mut self, err: &StepError, ctx: &mut Context<Self>) {
+        Stats::bump(&self.services.stats.deferred_steps);
+        if let Some(observer) = &self.services.observer {
+            observer.step_deferred(&self.key);
+        }
+        tracing::info!(canary = %self.key, reason = %err, "analysis step deferred by Serin's own congestion");
+        let run = &self.status.last_applied_spec;
+        if self.deferral_reported.as_ref() == Some(run) {
+            return;
+        }
+        self.deferral_reported = Some(run.clone());
+        let event = Event::warning(text::step_deferred(&self.spec, &err.to_string()));
+        self.record(event, ctx);
+    }
+
+    /// A step ended without a panic: the streak is over, and a `Stalled`
+    /// condition written during it is cleared.
+    fn recovered(&mut self, ctx: &mut Context<Self>) {
+        self.panics = 0;
+        if self.status.stalled.take().is_some() {
+            self.persist(ctx);
+        }
+    }
+
+    fn restart_after_panic(&mut self, panic: String, ctx: &mut Context<Self>) {
+        self.panics = self.panics.saturating_add(1);
+        Stats::bump(&self.services.stats.restarts);
+        if let Some(observer) = &self.services.observer {
+            observer.actor_restarted(&self.key);
+        }
+        let delay = backoff(self.panics);
+        tracing::error!(
+            canary = %self.key,
+            panic = %panic,
+            in_a_row = self.panics,
+            delay = ?delay,
+            "analysis step panicked; restarting the canary's actor"
+        );
+        self.restart = Some(Restart { delay, panic });
+        // Under its Supervisor (the registry holds an address) this restarts
+        // the actor: `restarting`, then `started`, with the same mailbox.
+        ctx.stop();
+    }
+
+    /// After a restart: the last persisted status, then a step, at once or
+    /// after the backoff (reported as a stall).
+    fn resume(&mut self, restart: Restart, ctx: &mut Context<Self>) {
+        let (services, key) = (self.services.clone(), self.key.clone());
+        let load = async move {
+            let deadline = Instant::now() + services.config.call_timeout;
+            services.status.load(&key, deadline).await
+        };
+        ctx.wait(load.into_actor(self).map(move |loaded, act, ctx| {
+            match loaded {
+                Ok(Some(status)) => act.status = status,
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(canary = %act.key, error = %err, "reloading the status after a panic; using the last one held");
+                }
+            }
+            if restart.delay.is_zero() {
+                act.request_step(Cause::Wake, ctx);
+                return;
+            }
+            let message = text::stalled(&act.spec, act.panics, restart.delay, &restart.panic);
+            act.record(Event::warning(message.clone()), ctx);
+            act.status.stalled = Some(message);
+            act.persist(ctx);
+            act.retry = Some(ctx.run_later(restart.delay, |act, ctx| {
+                act.retry = None;
+                act.request_step(Cause::Wake, ctx);
+            }));
+        }));
+    }
+
+    /// Writes the status held now (outside a step: the stall condition).
+    fn persist(&self, ctx: &mut Context<Self>) {
+        let (services, key, status) =
+            (self.services.clone(), self.key.clone(), self.status.clone());
+        ctx.spawn(
+            async move {
+                let deadline = Instant::now() + services.config.call_timeout;
+                if let Err(err) = services.status.persist(&key, &status, deadline).await {
+                    tracing::warn!(canary = %key, error = %err, "persisting the stall condition");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn record(&self, event: Event, ctx: &mut Context<Self>) {
+        let (services, key) = (self.services.clone(), self.key.clone());
+        ctx.spawn(
+            async move {
+                let deadline = Instant::now() + services.config.call_timeout;
+                if let Err(err) = services.events.record(&key, &event, deadline).await {
+                    tracing::warn!(canary = %key, error = %err, message = %event.message, "event not recorded");
+                }
+            }
+            .into_actor(self),
+        );
     }
 
     /// Arms, re-arms (interval changed) or cancels the timer to match the phase.
@@ -186,8 +377,11 @@ impl Actor for CanaryActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Room for watch bursts; the registry uses try_send and requeues on Full.
         ctx.set_mailbox_capacity(64);
-        // One step at start: initialises a new Canary, resumes a rebuilt one.
-        self.request_step(Cause::Wake, ctx);
+        match self.restart.take() {
+            Some(restart) => self.resume(restart, ctx),
+            // One step at start: initialises a new Canary, resumes a rebuilt one.
+            None => self.request_step(Cause::Wake, ctx),
+        }
     }
 }
 
@@ -195,7 +389,9 @@ impl Supervised for CanaryActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // actix reuses this struct; the old context's timers and futures are gone.
         self.timer = None;
+        self.retry = None;
         self.in_flight = false;
+        // A wake that came in during the step is covered by the step after the restart.
         self.queued = false;
     }
 }
@@ -210,6 +406,8 @@ impl Handler<SpecChanged> for CanaryActor {
         self.rearm(ctx);
         if idle {
             self.request_step(Cause::Wake, ctx);
+        } else {
+            self.unseen_change = true;
         }
     }
 }
@@ -219,9 +417,12 @@ impl Handler<TargetChanged> for CanaryActor {
 
     fn handle(&mut self, _: TargetChanged, ctx: &mut Context<Self>) {
         // During a run the next timer tick sees the change (as in Flagger);
-        // stepping now would advance the weight off schedule.
+        // stepping now would advance the weight off schedule. If the run
+        // ends first, `finish_step` steps for it.
         if self.timer.is_none() {
             self.request_step(Cause::Wake, ctx);
+        } else {
+            self.unseen_change = true;
         }
     }
 }
@@ -230,7 +431,7 @@ impl Handler<Shutdown> for CanaryActor {
     type Result = ();
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
-        actix::ActorContext::stop(ctx);
+        ctx.stop();
     }
 }
 

@@ -1,16 +1,18 @@
-//! The actor runtime: one [`CanaryActor`] per Canary, plus shared actors that
-//! put bounded concurrency in front of the router, metrics, webhook and
-//! notifier ports.
+//! The actor runtime: one [`CanaryActor`] per Canary, plus one shared
+//! [`PortActor`] per port (workload, router, metrics, webhooks, notifier)
+//! that queues every canary's calls fairly per namespace and runs them, a
+//! bounded number at once, on the I/O runtime.
 //!
 //! Topology: canary actors run under `actix::Supervisor` on an [`ArbiterPool`]
-//! (picked by a hash of the key); the shared actors run on one arbiter of
-//! their own choosing. Canary actors hold strong `Addr`s to the shared actors,
-//! never the other way round, so deleting a canary only needs the registry's
-//! `Addr` dropped.
+//! (picked by a hash of the key); the port actors run on one arbiter of
+//! their own, and the calls they start run on the tokio runtime that built
+//! the [`Services`] (the operator's multi-thread runtime). Canary actors hold
+//! strong `Addr`s to the port actors, never the other way round, so deleting
+//! a canary only needs the registry's `Addr` dropped.
 
 mod canary;
+mod fair;
 mod histogram;
-mod limiter;
 mod shared;
 mod step;
 
@@ -20,19 +22,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use actix::{Actor, Addr, Arbiter, ArbiterHandle};
+use actix::{Arbiter, ArbiterHandle};
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 use crate::model::status::Timestamp;
-use crate::ports::{CanaryKey, EventSink, Ports, StatusStore, WorkloadPort};
+use crate::ports::{
+    CanaryKey, EventSink, MetricsPort, NotifierPort, Ports, RouterPort, StatusStore, WebhookPort,
+    WorkloadPort,
+};
 
 pub use canary::{CanaryActor, CanaryState, GetState, Shutdown, SpecChanged, TargetChanged};
+pub use fair::FairQueue;
 pub use histogram::Histogram;
-pub use limiter::Limiter;
-pub use shared::{
-    CallWebhook, CheckProviders, GetRoutes, MetricsActor, NotifierActor, Notify, ReconcileRoutes,
-    RouterActor, RunMetric, SetRoutes, WebhookActor,
-};
+pub use shared::{CallOptions, PortActor, PortLimits, Shared};
 pub use step::StepError;
 
 /// Wall-clock seconds derived from tokio's clock, so paused time drives `now`.
@@ -68,15 +71,20 @@ impl Clock {
 /// Limits and timeouts of the runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Budget for one whole tick (observe, checks, effects, persist).
+    /// How long a step may wait in Serin's own lines, in total. A call that
+    /// has not started by then is `Congested` and the step is retried at the
+    /// next tick; it never counts as a failed check.
     pub step_timeout: Duration,
+    /// How long one call may run once started (a webhook gets at least its
+    /// own timeout and retries). Past it the provider did not answer.
+    pub call_timeout: Duration,
     /// Notifications are fire-and-forget, cut off after this.
     pub notify_timeout: Duration,
-    /// In-flight calls per shared port.
+    /// Calls in flight at once, per shared port.
     pub port_concurrency: usize,
-    /// Calls allowed to wait for a slot before new ones are refused.
+    /// Calls one namespace may have waiting per port before more are refused.
     pub port_queue: usize,
-    /// Mailbox capacity of the shared actors (`send` waits when full).
+    /// Mailbox capacity of the port actors (`send` waits when full).
     pub shared_mailbox: usize,
     /// `-event-webhook`: receives the events of Canaries that declare no
     /// `event` hook of their own.
@@ -87,8 +95,9 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             step_timeout: Duration::from_secs(50),
+            call_timeout: Duration::from_secs(30),
             notify_timeout: Duration::from_secs(10),
-            port_concurrency: 16,
+            port_concurrency: 64,
             port_queue: 10_000,
             shared_mailbox: 1024,
             global_event_hook: None,
@@ -103,6 +112,14 @@ pub struct Stats {
     /// Timer ticks dropped because the previous tick was still running.
     pub skipped_ticks: AtomicU64,
     pub failed_ticks: AtomicU64,
+    /// Steps given up because of Serin's own congestion, retried next tick.
+    pub deferred_steps: AtomicU64,
+    /// Calls refused because their namespace's line was full.
+    pub overloaded_calls: AtomicU64,
+    /// Calls dropped unstarted because their step's deadline passed.
+    pub congested_calls: AtomicU64,
+    /// Canary actors restarted after a panic in their step.
+    pub restarts: AtomicU64,
     pub successes: AtomicU64,
     pub failures: AtomicU64,
     pub notifications_dropped: AtomicU64,
@@ -147,18 +164,20 @@ impl Stats {
     }
 }
 
-/// What every canary actor needs: direct ports and the shared actors.
+/// What every canary actor needs: the shared ports and the direct ones.
 #[derive(Clone)]
 pub struct Services {
-    pub workload: Arc<dyn WorkloadPort>,
-    /// Bounds concurrent workload calls across all canaries.
-    pub workload_limit: Limiter,
+    pub workload: Shared<dyn WorkloadPort>,
+    pub router: Shared<dyn RouterPort>,
+    pub metrics: Shared<dyn MetricsPort>,
+    pub webhooks: Shared<dyn WebhookPort>,
+    pub notifier: Shared<dyn NotifierPort>,
+    /// Status and events are written by each canary for itself, directly:
+    /// one write per step at most, bounded by the API client's own limiter.
     pub status: Arc<dyn StatusStore>,
     pub events: Arc<dyn EventSink>,
-    pub router: Addr<RouterActor>,
-    pub metrics: Addr<MetricsActor>,
-    pub webhooks: Addr<WebhookActor>,
-    pub notifier: Addr<NotifierActor>,
+    /// Where fire-and-forget work (alerts, event webhooks) is spawned.
+    pub io: Handle,
     pub clock: Clock,
     pub config: RuntimeConfig,
     pub stats: Arc<Stats>,
@@ -167,7 +186,8 @@ pub struct Services {
 }
 
 impl Services {
-    /// Starts the shared actors on `arbiter` and bundles them with the ports.
+    /// Starts the port actors on `arbiter`; their calls run on the tokio
+    /// runtime this is called from.
     pub fn start(
         ports: Ports,
         config: RuntimeConfig,
@@ -175,34 +195,27 @@ impl Services {
         arbiter: &ArbiterHandle,
     ) -> Self {
         let stats = Arc::new(Stats::default());
-        let limiter = |name| Limiter::new(name, config.port_concurrency, config.port_queue);
-        let mailbox = config.shared_mailbox;
-        let (router_port, router_limit) = (ports.router.clone(), limiter("router"));
-        let router = RouterActor::start_in_arbiter(arbiter, move |_| {
-            RouterActor::new(router_port, router_limit, mailbox)
-        });
-        let (metrics_port, metrics_limit) = (ports.metrics.clone(), limiter("metrics"));
-        let metrics = MetricsActor::start_in_arbiter(arbiter, move |_| {
-            MetricsActor::new(metrics_port, metrics_limit, mailbox)
-        });
-        let (hooks_port, hooks_limit) = (ports.webhooks.clone(), limiter("webhooks"));
-        let webhooks = WebhookActor::start_in_arbiter(arbiter, move |_| {
-            WebhookActor::new(hooks_port, hooks_limit, mailbox)
-        });
-        let (notify_port, notify_limit) = (ports.notifier.clone(), limiter("notifier"));
-        let (timeout, notify_stats) = (config.notify_timeout, stats.clone());
-        let notifier = NotifierActor::start_in_arbiter(arbiter, move |_| {
-            NotifierActor::new(notify_port, notify_limit, timeout, notify_stats, mailbox)
-        });
+        let io = Handle::current();
+        let limits = PortLimits {
+            concurrency: config.port_concurrency,
+            line: config.port_queue,
+            mailbox: config.shared_mailbox,
+        };
+        let at = PortSite {
+            limits,
+            arbiter,
+            io: &io,
+            stats: &stats,
+        };
         Services {
-            workload: ports.workload,
-            workload_limit: limiter("workload"),
+            workload: at.start("workload", ports.workload),
+            router: at.start("router", ports.router),
+            metrics: at.start("metrics", ports.metrics),
+            webhooks: at.start("webhooks", ports.webhooks),
+            notifier: at.start("notifier", ports.notifier),
             status: ports.status,
             events: ports.events,
-            router,
-            metrics,
-            webhooks,
-            notifier,
+            io,
             clock,
             config,
             stats,
@@ -214,6 +227,25 @@ impl Services {
     pub fn with_observer(mut self, observer: Arc<dyn crate::ports::StepObserver>) -> Self {
         self.observer = Some(observer);
         self
+    }
+}
+
+/// Where the port actors run, and with what limits.
+struct PortSite<'a> {
+    limits: PortLimits,
+    arbiter: &'a ArbiterHandle,
+    io: &'a Handle,
+    stats: &'a Arc<Stats>,
+}
+
+impl PortSite<'_> {
+    fn start<P: ?Sized + Send + Sync + 'static>(
+        &self,
+        name: &'static str,
+        port: Arc<P>,
+    ) -> Shared<P> {
+        let (io, stats) = (self.io.clone(), self.stats.clone());
+        Shared::start(name, port, self.limits, self.arbiter, io, stats)
     }
 }
 

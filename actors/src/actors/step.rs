@@ -1,18 +1,22 @@
 //! One analysis step: observe, replay `tick` through the checks, perform the
 //! effects in order, persist. Runs on a snapshot of spec and status.
+//!
+//! Every port call goes through the port's shared actor ([`Shared`]), in the
+//! canary's namespace's line, ordered by when this step started. The step
+//! may wait in those lines until `step_timeout` has passed since it started;
+//! each call, once started, has its own budget. An error of Serin's own
+//! (a full line, a call that could not start in time, a port actor gone, a
+//! panicking adapter) ends the step without persisting anything: it decides
+//! nothing, and the step runs again at the next tick.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix::dev::ToEnvelope;
-use actix::{Actor, Addr, Handler, Message};
 use tokio::time::Instant;
 
-use super::shared::{
-    CallWebhook, CheckProviders, GetRoutes, Notify, ReconcileRoutes, RunMetric, SetRoutes,
-};
+use super::shared::{CallOptions, Shared};
 use super::{Services, Stats};
 use crate::decision::{TickOutcome, TickStep, tick};
 use crate::effects::Effect;
@@ -20,7 +24,7 @@ use crate::events::{Event, alert_fields, text};
 use crate::model::observe::{
     Answers, CheckRequest, MetricAnswer, Observations, Routes, WebhookAnswer,
 };
-use crate::model::spec::{CanarySpec, HookType};
+use crate::model::spec::{CanarySpec, HookType, WebhookSpec};
 use crate::model::status::{CanaryStatus, Phase};
 use crate::ports::{
     CanaryKey, MetricQuery, Notification, PortError, PortFuture, Target, WebhookCall,
@@ -31,6 +35,9 @@ use crate::ports::{
 pub enum StepError {
     #[error("observing the workload: {0}")]
     Observe(PortError),
+    /// A metric, webhook or provider check got no answer because of Serin.
+    #[error("{check}: {source}")]
+    Check { check: String, source: PortError },
     #[error("{effect} failed: {source}")]
     Effect {
         effect: &'static str,
@@ -40,6 +47,82 @@ pub enum StepError {
     Persist(PortError),
     #[error("tick asked for more checks than the spec declares")]
     NoProgress,
+    /// The step itself panicked (caught by the canary actor).
+    #[error("the step panicked: {0}")]
+    Panicked(String),
+}
+
+impl StepError {
+    fn port_error(&self) -> Option<&PortError> {
+        match self {
+            StepError::Observe(e)
+            | StepError::Check { source: e, .. }
+            | StepError::Effect { source: e, .. }
+            | StepError::Persist(e) => Some(e),
+            StepError::NoProgress | StepError::Panicked(_) => None,
+        }
+    }
+
+    /// The panic message, when the step or an adapter it called panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            StepError::Panicked(message) => Some(message),
+            other => match other.port_error() {
+                Some(PortError::Panicked(message)) => Some(message),
+                _ => None,
+            },
+        }
+    }
+
+    /// Serin's own congestion: the step is deferred, nothing was decided.
+    pub fn is_deferral(&self) -> bool {
+        self.panic_message().is_none() && self.port_error().is_some_and(PortError::is_serins)
+    }
+}
+
+/// Who this step is and how long it may wait in Serin's lines.
+struct Step<'a> {
+    services: &'a Services,
+    target: Target,
+    started: Instant,
+    queue_deadline: Instant,
+}
+
+impl Step<'_> {
+    fn options(&self, budget: Duration) -> CallOptions<'_> {
+        CallOptions {
+            tenant: &self.target.key.namespace,
+            step_started: self.started,
+            queue_deadline: self.queue_deadline,
+            budget,
+        }
+    }
+
+    /// A call through `port`'s line with the default call budget.
+    async fn call<P, T>(
+        &self,
+        port: &Shared<P>,
+        call: impl FnOnce(&P, Instant) -> PortFuture<T> + Send + 'static,
+    ) -> Result<T, PortError>
+    where
+        P: ?Sized + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        port.call(self.options(self.services.config.call_timeout), call)
+            .await
+    }
+
+    /// A workload call on this step's target.
+    async fn workload<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn crate::ports::WorkloadPort, &Target, Instant) -> PortFuture<T>
+        + Send
+        + 'static,
+    ) -> Result<T, PortError> {
+        let target = self.target.clone();
+        self.call(&self.services.workload, move |p, d| call(p, &target, d))
+            .await
+    }
 }
 
 /// Runs one step. `Ok(Some(status))` when a new status was persisted.
@@ -50,11 +133,15 @@ pub(crate) async fn run(
 ) -> Result<Option<CanaryStatus>, StepError> {
     Stats::bump(&services.stats.ticks);
     let started = Instant::now();
-    let deadline = started + services.config.step_timeout;
-    let target = Target::of(&spec);
+    let step = Step {
+        services: &services,
+        target: Target::of(&spec),
+        started,
+        queue_deadline: started + services.config.step_timeout,
+    };
     let now = services.clock.now();
 
-    let observations = match observe(&services, &target, deadline).await {
+    let observations = match observe(&step).await {
         Ok(observations) => observations,
         Err(err) => {
             // Flagger reports workload and router errors as Warning events.
@@ -62,26 +149,28 @@ pub(crate) async fn run(
                 &err
             {
                 let event = Event::warning(source.to_string());
-                record(&services, &spec, &status, &event, deadline).await;
+                record(&services, &spec, &status, &event).await;
             }
             return Err(err);
         }
     };
-    let outcome = decide(&services, &spec, &status, observations, now, deadline).await?;
-    perform(&services, &spec, &target, &outcome, deadline).await?;
+    let outcome = decide(&step, &spec, &status, observations, now).await?;
+    perform(&step, &spec, &outcome).await?;
     // Flagger times the ticks of a run, not the idle checks.
     if status.phase.is_active()
         && let Some(observer) = &services.observer
     {
-        observer.analysis_step(&target.key, started.elapsed());
+        observer.analysis_step(&step.target.key, started.elapsed());
     }
 
     if outcome.next_status == status {
         return Ok(None);
     }
+    // The write gets its own budget, whatever the lines cost the step.
+    let deadline = Instant::now() + services.config.call_timeout;
     services
         .status
-        .persist(&target.key, &outcome.next_status, deadline)
+        .persist(&step.target.key, &outcome.next_status, deadline)
         .await
         .map_err(StepError::Persist)?;
     Ok(Some(outcome.next_status))
@@ -125,63 +214,26 @@ impl<F: Future> Future for Timed<F> {
     }
 }
 
-/// Workload calls go straight to the port, behind the shared limiter.
-fn workload<T: Send + 'static>(
-    services: &Services,
-    deadline: Instant,
-    call: impl FnOnce() -> PortFuture<T> + Send + 'static,
-) -> impl Future<Output = Result<T, PortError>> + Send + 'static {
-    services.workload_limit.run(deadline, call)
-}
-
-/// `send` to a shared actor, folding mailbox errors into the port error.
-async fn ask<A, M, T>(addr: &Addr<A>, msg: M) -> Result<T, PortError>
-where
-    A: Actor + Handler<M>,
-    A::Context: ToEnvelope<A, M>,
-    M: Message<Result = Result<T, PortError>> + Send + 'static,
-    T: Send + 'static,
-{
-    addr.send(msg)
-        .await
-        .map_err(|err| PortError::Unavailable(err.to_string()))?
-}
-
-async fn observe(
-    services: &Services,
-    target: &Target,
-    deadline: Instant,
-) -> Result<Observations, StepError> {
+async fn observe(step: &Step<'_>) -> Result<Observations, StepError> {
     // Flagger reconciles primary and services on every tick before deciding.
-    let port = services.workload.clone();
-    let t = target.clone();
-    workload(services, deadline, move || port.bootstrap(&t, deadline))
+    step.workload(|p, t, d| p.bootstrap(t, d))
         .await
         .map_err(StepError::Observe)?;
-    let port = services.workload.clone();
-    let t = target.clone();
-    let state = workload(services, deadline, move || port.observe(&t, deadline))
+    let state = step
+        .workload(|p, t, d| p.observe(t, d))
         .await
         .map_err(StepError::Observe)?;
     // Flagger reconciles the mesh objects after the primary, before routing.
-    ask(
-        &services.router,
-        ReconcileRoutes {
-            target: target.clone(),
-            deadline,
-        },
-    )
-    .await
-    .map_err(StepError::Observe)?;
-    let routes = ask(
-        &services.router,
-        GetRoutes {
-            target: target.clone(),
-            deadline,
-        },
-    )
-    .await
-    .map_err(StepError::Observe)?;
+    let router = &step.services.router;
+    let t = step.target.clone();
+    step.call(router, move |p, d| p.reconcile(&t, d))
+        .await
+        .map_err(StepError::Observe)?;
+    let t = step.target.clone();
+    let routes = step
+        .call(router, move |p, d| p.get_routes(&t, d))
+        .await
+        .map_err(StepError::Observe)?;
     Ok(Observations {
         revision: state.revision,
         primary: state.primary,
@@ -193,12 +245,11 @@ async fn observe(
 
 /// The replay loop of `decision::tick`.
 async fn decide(
-    services: &Services,
+    step: &Step<'_>,
     spec: &CanarySpec,
     status: &CanaryStatus,
     mut obs: Observations,
     now: crate::model::status::Timestamp,
-    deadline: Instant,
 ) -> Result<TickOutcome, StepError> {
     let analysis = &spec.analysis;
     // Each check is asked at most once per tick; more means a bug, not a hang.
@@ -207,28 +258,38 @@ async fn decide(
         match tick(spec, status, &obs, now) {
             TickStep::Done(outcome) => return Ok(outcome),
             TickStep::NeedCheck(request) => {
-                answer(services, spec, status, request, &mut obs.answers, deadline).await;
+                answer(step, spec, status, request, &mut obs.answers).await?;
             }
         }
     }
     Err(StepError::NoProgress)
 }
 
+/// Asks one check. The provider's failures are answers (failed checks, as
+/// in Flagger); Serin's own end the step.
 async fn answer(
-    services: &Services,
+    step: &Step<'_>,
     spec: &CanarySpec,
     status: &CanaryStatus,
     request: CheckRequest,
     answers: &mut Answers,
-    deadline: Instant,
-) {
-    let key = CanaryKey::of(spec);
+) -> Result<(), StepError> {
+    let key = &step.target.key;
+    let serins = |check: String| {
+        move |source: PortError| StepError::Check {
+            check: check.clone(),
+            source,
+        }
+    };
     match request {
         CheckRequest::Webhook { index, phase, .. } => {
             let result = match spec.analysis.webhooks.get(index) {
                 Some(hook) => {
-                    let call = webhook_call(&key, hook.clone(), phase, status);
-                    call_webhook(services, call, deadline).await
+                    let name = hook.name.clone();
+                    let call = webhook_call(key, hook.clone(), phase, status);
+                    call_webhook(step, call)
+                        .await
+                        .map_err(serins(format!("webhook {name}")))?
                 }
                 None => WebhookAnswer::Failed(format!("no webhook at index {index}")),
             };
@@ -238,36 +299,46 @@ async fn answer(
             let result = match spec.analysis.metrics.get(index) {
                 Some(metric) => {
                     let query = MetricQuery {
-                        key,
+                        key: key.clone(),
                         target: spec.target.clone(),
                         provider: spec.metrics_provider.clone(),
                         metric: metric.clone(),
                     };
-                    ask(&services.metrics, RunMetric { query, deadline })
-                        .await
-                        .unwrap_or_else(|err| MetricAnswer::QueryFailed(err.to_string()))
+                    let metrics = &step.services.metrics;
+                    match step.call(metrics, move |p, d| p.check(&query, d)).await {
+                        Ok(answer) => answer,
+                        Err(err) if err.is_serins() => {
+                            return Err(serins(format!("metric {name}"))(err));
+                        }
+                        Err(err) => MetricAnswer::QueryFailed(err.to_string()),
+                    }
                 }
                 None => MetricAnswer::QueryFailed(format!("no metric {name} at index {index}")),
             };
             answers.record_metric(index, result);
         }
         CheckRequest::MetricProviders => {
-            let msg = CheckProviders {
-                key,
-                metrics: spec.analysis.metrics.clone(),
-                deadline,
-            };
-            let result = ask(&services.metrics, msg)
+            let (key, metrics) = (key.clone(), spec.analysis.metrics.clone());
+            let port = &step.services.metrics;
+            let result = match step
+                .call(port, move |p, d| p.providers_available(&key, &metrics, d))
                 .await
-                .unwrap_or_else(|err| Err(err.to_string()));
+            {
+                Ok(result) => result,
+                Err(err) if err.is_serins() => {
+                    return Err(serins("metric providers".to_string())(err));
+                }
+                Err(err) => Err(err.to_string()),
+            };
             answers.metric_providers = Some(result);
         }
     }
+    Ok(())
 }
 
 fn webhook_call(
     key: &CanaryKey,
-    hook: crate::model::spec::WebhookSpec,
+    hook: WebhookSpec,
     phase: Phase,
     status: &CanaryStatus,
 ) -> WebhookCall {
@@ -301,50 +372,70 @@ pub(crate) fn checksum(status: &CanaryStatus) -> String {
     format!("{hash:016x}")
 }
 
-async fn call_webhook(services: &Services, call: WebhookCall, deadline: Instant) -> WebhookAnswer {
-    ask(&services.webhooks, CallWebhook { call, deadline })
+/// A webhook runs as long as its own timeout and retries allow, at least
+/// the default call budget.
+fn webhook_budget(services: &Services, hook: &WebhookSpec) -> Duration {
+    let attempts = u32::try_from(hook.retries.max(0))
+        .unwrap_or(0)
+        .saturating_add(1);
+    let own = hook
+        .timeout()
+        .saturating_mul(attempts)
+        // go-retryablehttp's backoff between attempts is at most 30 s.
+        .saturating_add(Duration::from_secs(30).saturating_mul(attempts - 1));
+    own.max(services.config.call_timeout)
+}
+
+/// Calls a webhook: `Ok` with the hook's answer (failures included), `Err`
+/// only for Serin's own trouble.
+async fn call_webhook(step: &Step<'_>, call: WebhookCall) -> Result<WebhookAnswer, PortError> {
+    let budget = webhook_budget(step.services, &call.hook);
+    let webhooks = &step.services.webhooks;
+    match webhooks
+        .call(step.options(budget), move |p, d| p.call(&call, d))
         .await
-        .unwrap_or_else(|err| WebhookAnswer::Failed(err.to_string()))
+    {
+        Ok(answer) => Ok(answer),
+        Err(err) if err.is_serins() => Err(err),
+        Err(err) => Ok(WebhookAnswer::Failed(err.to_string())),
+    }
 }
 
 /// Performs the effects in order; a workload or router failure stops here.
 async fn perform(
-    services: &Services,
+    step: &Step<'_>,
     spec: &CanarySpec,
-    target: &Target,
     outcome: &TickOutcome,
-    deadline: Instant,
 ) -> Result<(), StepError> {
-    let key = &target.key;
+    let services = step.services;
+    let key = &step.target.key;
     // A rollback's writes jump any queue in front of the API server.
     let urgent = outcome.next_status.phase == Phase::Failed && !outcome.effects.is_empty();
-    let target = &if urgent {
-        target.clone().urgent()
+    let target = if urgent {
+        step.target.clone().urgent()
     } else {
-        target.clone()
+        step.target.clone()
     };
     for effect in &outcome.effects {
-        let port = services.workload.clone();
         let t = target.clone();
         let result = match effect {
             Effect::ScaleCanaryUp => {
-                workload(services, deadline, move || {
-                    port.scale_canary_up(&t, deadline)
-                })
-                .await
+                step.call(&services.workload, move |p, d| p.scale_canary_up(&t, d))
+                    .await
             }
             Effect::ScaleCanaryToZero => {
-                workload(services, deadline, move || {
-                    port.scale_canary_to_zero(&t, deadline)
+                step.call(&services.workload, move |p, d| {
+                    p.scale_canary_to_zero(&t, d)
                 })
                 .await
             }
             Effect::PromoteSpec => {
-                workload(services, deadline, move || port.promote(&t, deadline)).await
+                step.call(&services.workload, move |p, d| p.promote(&t, d))
+                    .await
             }
             Effect::ReconcilePrimaryScaler => {
-                workload(services, deadline, move || {
-                    port.reconcile_primary_scaler(&t, deadline)
+                step.call(&services.workload, move |p, d| {
+                    p.reconcile_primary_scaler(&t, d)
                 })
                 .await
             }
@@ -358,22 +449,15 @@ async fn perform(
                     canary: *canary,
                     mirrored: *mirrored,
                 };
-                ask(
-                    &services.router,
-                    SetRoutes {
-                        target: t,
-                        routes,
-                        deadline,
-                    },
-                )
-                .await
+                step.call(&services.router, move |p, d| p.set_routes(&t, routes, d))
+                    .await
             }
             Effect::RunPostRolloutHooks { phase } => {
-                post_rollout(services, spec, outcome, *phase, deadline).await;
+                post_rollout(step, spec, outcome, *phase).await;
                 Ok(())
             }
             Effect::Event(event) => {
-                record(services, spec, &outcome.next_status, event, deadline).await;
+                record(services, spec, &outcome.next_status, event).await;
                 Ok(())
             }
             Effect::Alert(alert) => {
@@ -387,18 +471,21 @@ async fn perform(
                         Vec::new()
                     },
                 };
-                // Fire-and-forget: a full notifier drops the alert, never the step.
-                if services.notifier.try_send(Notify(notification)).is_err() {
-                    Stats::bump(&services.stats.notifications_dropped);
-                }
+                notify(services, notification);
                 Ok(())
             }
-            Effect::CountSuccess { .. } => {
+            Effect::CountSuccess { skipped } => {
                 Stats::bump(&services.stats.successes);
+                if let Some(observer) = &services.observer {
+                    observer.run_succeeded(spec, *skipped);
+                }
                 Ok(())
             }
             Effect::CountFailure => {
                 Stats::bump(&services.stats.failures);
+                if let Some(observer) = &services.observer {
+                    observer.run_failed(spec);
+                }
                 Ok(())
             }
         };
@@ -410,49 +497,59 @@ async fn perform(
     Ok(())
 }
 
+/// Fire-and-forget: a slow or failing notifier costs the step nothing.
+fn notify(services: &Services, notification: Notification) {
+    let now = Instant::now();
+    let budget = services.config.notify_timeout;
+    let key = notification.key.clone();
+    let options = CallOptions {
+        tenant: &key.namespace,
+        step_started: now,
+        queue_deadline: now + budget,
+        budget,
+    };
+    let send = services
+        .notifier
+        .call(options, move |p, d| p.send(&notification, d));
+    let stats = services.stats.clone();
+    services.io.spawn(async move {
+        if let Err(err) = send.await {
+            Stats::bump(&stats.notifications_dropped);
+            tracing::warn!(canary = %key, error = %err, "notification not sent");
+        }
+    });
+}
+
 /// `post-rollout` hooks in order, stopping at the first failure.
-async fn post_rollout(
-    services: &Services,
-    spec: &CanarySpec,
-    outcome: &TickOutcome,
-    phase: Phase,
-    deadline: Instant,
-) {
-    let key = CanaryKey::of(spec);
+async fn post_rollout(step: &Step<'_>, spec: &CanarySpec, outcome: &TickOutcome, phase: Phase) {
+    let services = step.services;
     for (_, hook) in spec.analysis.hooks_of(HookType::PostRollout) {
-        let call = webhook_call(&key, hook.clone(), phase, &outcome.next_status);
-        let event = match call_webhook(services, call, deadline).await {
+        let call = webhook_call(&step.target.key, hook.clone(), phase, &outcome.next_status);
+        let answer = match call_webhook(step, call).await {
+            Ok(answer) => answer,
+            // The outcome is decided; a hook Serin could not call is one that failed.
+            Err(err) => WebhookAnswer::Failed(err.to_string()),
+        };
+        let event = match answer {
             WebhookAnswer::Ok => Event::normal(text::post_rollout_passed(&hook.name)),
             WebhookAnswer::Failed(err) => {
-                record(
-                    services,
-                    spec,
-                    &outcome.next_status,
-                    &Event::warning(text::post_rollout_failed(&hook.name, &err)),
-                    deadline,
-                )
-                .await;
+                let event = Event::warning(text::post_rollout_failed(&hook.name, &err));
+                record(services, spec, &outcome.next_status, &event).await;
                 return;
             }
         };
-        record(services, spec, &outcome.next_status, &event, deadline).await;
+        record(services, spec, &outcome.next_status, &event).await;
     }
 }
 
 /// Events are best effort: a failed write is logged, the step goes on.
-async fn record(
-    services: &Services,
-    spec: &CanarySpec,
-    status: &CanaryStatus,
-    event: &Event,
-    deadline: Instant,
-) {
+async fn record(services: &Services, spec: &CanarySpec, status: &CanaryStatus, event: &Event) {
     let key = CanaryKey::of(spec);
+    let deadline = Instant::now() + services.config.call_timeout;
     if let Err(err) = services.events.record(&key, event, deadline).await {
         tracing::warn!(canary = %key, error = %err, message = %event.message, "event not recorded");
     }
     // Event webhooks are fire-and-forget: their answer changes nothing.
-    let hook_deadline = Instant::now() + services.config.notify_timeout;
     let own: Vec<_> = spec
         .analysis
         .hooks_of(HookType::Event)
@@ -467,13 +564,23 @@ async fn record(
     for hook in hooks {
         let mut call = webhook_call(&key, hook.clone(), status.phase, status);
         call.event = Some(event.clone());
-        let msg = CallWebhook {
-            call,
-            deadline: hook_deadline,
+        let now = Instant::now();
+        let budget = services.config.notify_timeout;
+        let options = CallOptions {
+            tenant: &key.namespace,
+            step_started: now,
+            queue_deadline: now + budget,
+            budget,
         };
-        if services.webhooks.try_send(msg).is_err() {
-            tracing::warn!(canary = %key, hook = %hook.name, "event webhook dropped");
-        }
+        let send = services
+            .webhooks
+            .call(options, move |p, d| p.call(&call, d));
+        let (key, name) = (key.clone(), hook.name.clone());
+        services.io.spawn(async move {
+            if let Err(err) = send.await {
+                tracing::warn!(canary = %key, hook = %name, error = %err, "event webhook not sent");
+            }
+        });
     }
 }
 

@@ -108,4 +108,7 @@ pub struct CanaryStatus {
     /// `configmap/<name>` or `secret/<name>` → checksum.
     pub tracked_configs: BTreeMap<String, String>,
     pub last_transition_time: Option<Timestamp>,
+    /// Serin only: why the canary's actor is backing off after repeated
+    /// panics (a `Stalled=True` condition); `None` once a step succeeds.
+    pub stalled: Option<String>,
 }

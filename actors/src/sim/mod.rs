@@ -31,6 +31,8 @@ pub struct SimConfig {
     pub router_latency: Duration,
     /// How long the notifier takes (a hung Slack webhook, say).
     pub notifier_delay: Duration,
+    /// How long every metric query takes (a slow Prometheus).
+    pub metrics_latency: Duration,
 }
 
 impl Default for SimConfig {
@@ -41,6 +43,7 @@ impl Default for SimConfig {
             primary_replicas: 2,
             router_latency: Duration::ZERO,
             notifier_delay: Duration::ZERO,
+            metrics_latency: Duration::ZERO,
         }
     }
 }
@@ -107,6 +110,8 @@ pub struct SimCanary {
     pub observe_calls: usize,
     /// Observe calls (1-based) that panic, to exercise supervision.
     pub panic_on_observe: Vec<usize>,
+    /// Every n-th observe call panics.
+    pub panic_every: Option<usize>,
     /// The next this many `SetRoutes` calls fail.
     pub failing_set_routes: usize,
 }
@@ -135,6 +140,7 @@ impl SimCanary {
             alerts: Vec::new(),
             observe_calls: 0,
             panic_on_observe: Vec::new(),
+            panic_every: None,
             failing_set_routes: 0,
         }
     }
@@ -154,6 +160,9 @@ struct State {
     canaries: BTreeMap<CanaryKey, SimCanary>,
     router_in_flight: usize,
     router_max_in_flight: usize,
+    metrics_in_flight: usize,
+    metrics_max_in_flight: usize,
+    metric_queries: usize,
     notifications_started: usize,
 }
 
@@ -249,6 +258,19 @@ impl SimCluster {
         self.with(key, |c| c.panic_on_observe.push(nth));
     }
 
+    /// Makes every `n`-th observe call of this canary panic.
+    pub fn panic_every_observe(&self, key: &CanaryKey, n: usize) {
+        self.with(key, |c| c.panic_every = Some(n.max(1)));
+    }
+
+    /// No more injected panics for this canary.
+    pub fn stop_panics(&self, key: &CanaryKey) {
+        self.with(key, |c| {
+            c.panic_every = None;
+            c.panic_on_observe.clear();
+        });
+    }
+
     /// Makes the next `count` `SetRoutes` calls of this canary fail.
     pub fn fail_set_routes(&self, key: &CanaryKey, count: usize) {
         self.with(key, |c| c.failing_set_routes = count);
@@ -262,6 +284,15 @@ impl SimCluster {
     /// Most router calls that were ever in flight at once.
     pub fn router_max_in_flight(&self) -> usize {
         self.lock().router_max_in_flight
+    }
+
+    pub fn metrics_max_in_flight(&self) -> usize {
+        self.lock().metrics_max_in_flight
+    }
+
+    /// Metric queries answered.
+    pub fn metric_queries(&self) -> usize {
+        self.lock().metric_queries
     }
 
     pub fn notifications_started(&self) -> usize {

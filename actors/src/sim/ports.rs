@@ -68,9 +68,8 @@ impl WorkloadPort for SimCluster {
             let now = Instant::now();
             let (observed, panic_call) = on_canary(&state, &target.key, |c| {
                 c.observe_calls += 1;
-                let panic_call = c
-                    .panic_on_observe
-                    .contains(&c.observe_calls)
+                let every = c.panic_every.is_some_and(|n| c.observe_calls % n == 0);
+                let panic_call = (every || c.panic_on_observe.contains(&c.observe_calls))
                     .then_some(c.observe_calls);
                 let ns = &target.key.namespace;
                 let name = &target.target.name;
@@ -152,22 +151,38 @@ impl WorkloadPort for SimCluster {
     }
 }
 
-/// Counts a router call in flight until dropped (also on cancellation).
-struct InFlight(Arc<Mutex<State>>);
+/// Which port's calls an [`InFlight`] counts.
+#[derive(Clone, Copy)]
+enum Port {
+    Router,
+    Metrics,
+}
+
+/// Counts a call in flight until dropped (also on cancellation).
+struct InFlight(Arc<Mutex<State>>, Port);
 
 impl InFlight {
-    fn enter(state: &Arc<Mutex<State>>) -> InFlight {
-        let mut s = lock(state);
-        s.router_in_flight += 1;
-        s.router_max_in_flight = s.router_max_in_flight.max(s.router_in_flight);
-        InFlight(state.clone())
+    fn enter(state: &Arc<Mutex<State>>, port: Port) -> InFlight {
+        let mut guard = lock(state);
+        let s = &mut *guard;
+        let (now, max) = match port {
+            Port::Router => (&mut s.router_in_flight, &mut s.router_max_in_flight),
+            Port::Metrics => (&mut s.metrics_in_flight, &mut s.metrics_max_in_flight),
+        };
+        *now += 1;
+        *max = (*max).max(*now);
+        InFlight(state.clone(), port)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         let mut s = lock(&self.0);
-        s.router_in_flight = s.router_in_flight.saturating_sub(1);
+        let now = match self.1 {
+            Port::Router => &mut s.router_in_flight,
+            Port::Metrics => &mut s.metrics_in_flight,
+        };
+        *now = now.saturating_sub(1);
     }
 }
 
@@ -176,7 +191,7 @@ impl RouterPort for SimCluster {
         let (state, key) = (self.state.clone(), target.key.clone());
         let (latency, origin) = (self.config.router_latency, self.origin);
         async move {
-            let _in_flight = InFlight::enter(&state);
+            let _in_flight = InFlight::enter(&state, Port::Router);
             sleep(latency).await;
             on_canary(&state, &key, |c| {
                 if c.failing_set_routes > 0 {
@@ -198,7 +213,7 @@ impl RouterPort for SimCluster {
             self.config.router_latency,
         );
         async move {
-            let _in_flight = InFlight::enter(&state);
+            let _in_flight = InFlight::enter(&state, Port::Router);
             sleep(latency).await;
             on_canary(&state, &key, |c| c.routes)
         }
@@ -209,7 +224,15 @@ impl RouterPort for SimCluster {
 impl MetricsPort for SimCluster {
     fn check(&self, query: &MetricQuery, _deadline: Instant) -> PortFuture<MetricAnswer> {
         let (state, query) = (self.state.clone(), query.clone());
+        let latency = self.config.metrics_latency;
         async move {
+            let in_flight = InFlight::enter(&state, Port::Metrics);
+            // Even a zero sleep costs a millisecond of paused time.
+            if !latency.is_zero() {
+                sleep(latency).await;
+            }
+            drop(in_flight);
+            lock(&state).metric_queries += 1;
             on_canary(&state, &query.key, |c| {
                 let fault = c
                     .traffic

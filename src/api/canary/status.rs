@@ -131,12 +131,15 @@ impl CanaryStatus {
     }
 }
 
-/// The only condition type Flagger writes.
+/// Flagger writes `Promoted`; the others are Serin's.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub enum CanaryConditionType {
     Promoted,
     /// Serin only: `False` while the spec can not be driven, with the reason.
     Valid,
+    /// Serin only: `True` while the canary's actor backs off after repeated
+    /// panics, with the last one; removed once a step succeeds.
+    Stalled,
 }
 
 /// Kubernetes condition status values.

@@ -45,6 +45,7 @@ async fn slow_steps_never_overlap() {
     };
     let runtime = RuntimeConfig {
         step_timeout: Duration::from_secs(300),
+        call_timeout: Duration::from_secs(60),
         ..RuntimeConfig::default()
     };
     let h = harness(sim, runtime);
@@ -119,4 +120,44 @@ async fn a_failed_route_change_is_not_persisted_and_retried() {
     let mut weights: Vec<i32> = canary.status_log.iter().map(|s| s.canary_weight).collect();
     weights.dedup();
     assert!(weights.ends_with(&[10, 20, 30, 40, 50, 0]), "{weights:?}");
+}
+
+/// A new revision that arrives while the step that ends a run is in flight:
+/// the timer is about to go, so no tick would see it; the actor steps once
+/// more by itself.
+#[actix::test]
+async fn a_change_during_the_last_step_of_a_run_is_not_lost() {
+    let sim = SimConfig {
+        router_latency: Duration::from_secs(5),
+        ..SimConfig::default()
+    };
+    let h = harness(sim, RuntimeConfig::default());
+    let key = CanaryKey::new("test", "podinfo");
+    start_rollout(&h, &key, spec("test", "podinfo", analysis(10, 50, 2))).await;
+    // Each step spends 10 s in router calls after it observed the target:
+    // catch the one that finishes the run (Finalising -> Succeeded).
+    let mut caught = false;
+    for _ in 0..1200 {
+        sleep(Duration::from_secs(1)).await;
+        let state = h.state(&key).await;
+        if state.in_flight && state.status.phase == Phase::Finalising {
+            caught = true;
+            break;
+        }
+    }
+    assert!(caught, "the last step of the run, in flight");
+    h.sim.deploy(&key, "v3");
+    h.registry.target_changed(&key).unwrap();
+    for _ in 0..20 {
+        sleep(MINUTE).await;
+    }
+    let canary = h.sim.canary(&key).unwrap();
+    let detected = canary
+        .messages()
+        .iter()
+        .filter(|m| m.starts_with("New revision detected"))
+        .count();
+    assert_eq!(detected, 2, "{:?}", canary.messages());
+    assert_eq!(h.state(&key).await.status.phase, Phase::Succeeded);
+    assert_eq!(canary.primary_hash, "v3");
 }

@@ -1,4 +1,5 @@
-//! Many canaries at once: isolation of panics, schedule, bounded I/O.
+//! Many canaries at once: schedule and bounded I/O beside a slow router and
+//! a hung notifier. (Panics: supervision.rs; congestion: backpressure.rs.)
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -17,7 +18,7 @@ fn key(i: usize) -> CanaryKey {
 }
 
 #[actix::test]
-async fn panics_in_five_canaries_leave_the_others_on_schedule() {
+async fn a_slow_router_and_a_hung_notifier_leave_the_fleet_on_schedule() {
     let sim_config = SimConfig {
         router_latency: Duration::from_millis(100),
         // A notifier that hangs for two minutes on every alert.
@@ -30,8 +31,6 @@ async fn panics_in_five_canaries_leave_the_others_on_schedule() {
     };
     let h = harness(sim_config, runtime);
     let keys: Vec<CanaryKey> = (0..FLEET).map(key).collect();
-    let crashing: Vec<CanaryKey> = keys.iter().step_by(FLEET / 5).cloned().collect();
-    assert_eq!(crashing.len(), 5);
 
     for k in &keys {
         h.sim.deploy(k, "v1");
@@ -43,30 +42,13 @@ async fn panics_in_five_canaries_leave_the_others_on_schedule() {
         assert_eq!(h.state(k).await.status.phase, Phase::Initialized);
     }
 
-    // Observe #1 initialised; #2 starts the rollout, #3.. are analysis steps.
-    // The 5th observe panics, mid-run, after weight 20 was set and persisted.
-    for k in &crashing {
-        h.sim.panic_on_observe(k, 5);
-    }
     for k in &keys {
         h.sim.deploy(k, "v2");
         h.registry.target_changed(k).unwrap();
     }
-
-    // The reconcile resync: every 10s, rebuild whatever died.
-    let mut rebuilt = Vec::new();
     for _ in 0..90 {
         sleep(Duration::from_secs(10)).await;
-        rebuilt.extend(h.registry.heal().await);
     }
-    rebuilt.sort();
-    let mut expected_rebuilt = crashing.clone();
-    expected_rebuilt.sort();
-    assert_eq!(rebuilt, expected_rebuilt);
-    assert_eq!(
-        h.registry.services().stats.rebuilds.load(Ordering::Relaxed),
-        5
-    );
 
     let steps = vec![10, 20, 30, 40, 50, 0];
     for k in &keys {
@@ -87,11 +69,9 @@ async fn panics_in_five_canaries_leave_the_others_on_schedule() {
         );
     }
 
-    // The 95 stepped exactly one interval apart, router queueing aside.
-    let healthy: Vec<&CanaryKey> = keys.iter().filter(|k| !crashing.contains(k)).collect();
-    assert_eq!(healthy.len(), 95);
+    // Every canary stepped exactly one interval apart, router queueing aside.
     let mut first_step = Vec::new();
-    for k in &healthy {
+    for k in &keys {
         let canary = h.sim.canary(k).unwrap();
         let times: Vec<Duration> = canary.route_log.iter().map(|(t, _)| *t).collect();
         for pair in times[..5].windows(2) {
@@ -112,20 +92,6 @@ async fn panics_in_five_canaries_leave_the_others_on_schedule() {
         spread < Duration::from_secs(3),
         "first steps spread over {spread:?}"
     );
-
-    // The crashed ones lost at most one resync period, then kept the interval.
-    for k in &crashing {
-        let canary = h.sim.canary(k).unwrap();
-        let times: Vec<Duration> = canary.route_log.iter().map(|(t, _)| *t).collect();
-        let late = times[2].abs_diff(times[1]);
-        assert!(
-            late >= MINUTE && late <= MINUTE + Duration::from_secs(13),
-            "{k}: {late:?}"
-        );
-        for pair in times[2..5].windows(2) {
-            assert!(pair[1].abs_diff(pair[0]).abs_diff(MINUTE) < Duration::from_secs(3));
-        }
-    }
 
     // Shared ports stayed bounded, and the hung notifier cost no step.
     assert!(h.sim.router_max_in_flight() <= CONCURRENCY);

@@ -1,9 +1,12 @@
 //! Actor tests on the simulated cluster, under paused tokio time.
 
 mod arbiters;
+mod backpressure;
 mod behaviour;
+mod fairness;
 mod fleet;
 mod single;
+mod supervision;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +18,7 @@ use crate::actors::{ArbiterPool, CanaryState, Clock, GetState, RuntimeConfig, Se
 use crate::model::spec::{
     AnalysisSpec, CanarySpec, HookType, MetricSpec, TargetRef, ThresholdRange, WebhookSpec,
 };
-use crate::ports::CanaryKey;
+use crate::ports::{CanaryKey, Ports};
 use crate::registry::Registry;
 
 pub struct Harness {
@@ -25,10 +28,16 @@ pub struct Harness {
 
 /// Pauses time, builds a sim and a registry on the current arbiter.
 pub fn harness(sim: SimConfig, runtime: RuntimeConfig) -> Harness {
-    tokio::time::pause();
     let sim = SimCluster::new(sim);
+    let ports = sim.ports();
+    harness_on(sim, ports, runtime)
+}
+
+/// [`harness`] with `ports` (some of them the sim's) in front of `sim`.
+pub fn harness_on(sim: Arc<SimCluster>, ports: Ports, runtime: RuntimeConfig) -> Harness {
+    tokio::time::pause();
     let services = Services::start(
-        sim.ports(),
+        ports,
         runtime,
         Clock::starting_at(1_600_000_000),
         &Arbiter::current(),
