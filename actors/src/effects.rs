@@ -30,6 +30,8 @@ pub enum Effect {
     RunPostRolloutHooks { phase: Phase },
     /// Record a Kubernetes event (reason `Synced`) and forward it to event webhooks.
     Event(Event),
+    /// Log at info level only (what Flagger logs without an event).
+    Note(String),
     /// Send a notification to the alert providers.
     Alert(Alert),
     /// `flagger_canary_successes_total` (`analysis_status` skipped or completed).

@@ -44,6 +44,8 @@ fn condition<'a>(d: &'a Deployment, kind: &str) -> Option<&'a DeploymentConditio
 
 /// Why a Deployment is not ready, or `None` when it is.
 enum NotReady {
+    /// The controller has not caught up with the spec yet.
+    Unobserved(String),
     Waiting {
         reason: String,
         stalled_since: Option<Timestamp>,
@@ -56,10 +58,9 @@ fn deployment_state(d: &Deployment, threshold: i32) -> Option<NotReady> {
     let status = d.status.clone().unwrap_or_default();
     let generation = d.metadata.generation.unwrap_or(0);
     if generation > status.observed_generation.unwrap_or(0) {
-        return Some(NotReady::Waiting {
-            reason: "waiting for rollout to finish: observed deployment generation less than desired generation".into(),
-            stalled_since: None,
-        });
+        return Some(NotReady::Unobserved(
+            "waiting for rollout to finish: observed deployment generation less than desired generation".into(),
+        ));
     }
     let progress = condition(d, "Progressing");
     // Stuck when replicas have been missing since lastUpdateTime.
@@ -115,6 +116,9 @@ pub fn deployment_readiness(d: &Deployment, check: Check<'_>) -> Readiness {
     };
     match deployment_state(d, check.threshold) {
         None => Readiness::Ready,
+        Some(NotReady::Unobserved(reason)) => Readiness::Unobserved {
+            message: format!("{prefix}: {reason}"),
+        },
         Some(NotReady::Waiting {
             reason,
             stalled_since,
@@ -150,12 +154,11 @@ pub fn daemonset_readiness(ds: &DaemonSet, check: Check<'_>) -> Readiness {
     };
     let status = ds.status.clone().unwrap_or_default();
     if ds.metadata.generation.unwrap_or(0) > status.observed_generation.unwrap_or(0) {
-        return Readiness::NotReady {
+        return Readiness::Unobserved {
             message: message(
                 true,
                 "waiting for rollout to finish: observed daemonset generation less than desired generation",
             ),
-            stalled_since: None,
         };
     }
     let desired = status.desired_number_scheduled;
@@ -195,11 +198,10 @@ pub fn daemonset_readiness(ds: &DaemonSet, check: Check<'_>) -> Readiness {
 
 /// The primary has not reached the cache yet: it was just created.
 pub fn primary_pending(primary: &str, namespace: &str, kind: &str) -> Readiness {
-    Readiness::NotReady {
+    Readiness::Unobserved {
         message: format!(
             "{primary}.{namespace} not ready: waiting for rollout to finish: observed {kind} generation less than desired generation"
         ),
-        stalled_since: None,
     }
 }
 

@@ -190,6 +190,15 @@ async fn nginx_walkthrough_promotes_a_healthy_revision() {
         halted.is_empty(),
         "a healthy revision never halts: {halted:#?}"
     );
+    // A check before the controller saw the scale-up is not a Warning.
+    let unobserved: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e.message
+                .contains("generation less than desired generation")
+        })
+        .collect();
+    assert!(unobserved.is_empty(), "{unobserved:#?}");
     let primary = support::podinfo::deployment(&n.t, "podinfo-primary").await;
     assert_eq!(image_of(&pod_spec_of(&primary)), format!("{REPO}:6.0.1"));
     wait_replicas(&n.t, "podinfo", 0).await;

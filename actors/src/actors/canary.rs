@@ -26,7 +26,7 @@ use futures::FutureExt;
 use tokio::time::Instant;
 
 use super::shared::panic_message;
-use super::step::{self, StepError};
+use super::step::{self, StepDone, StepError};
 use super::{Services, Stats};
 use crate::events::{Event, text};
 use crate::model::spec::CanarySpec;
@@ -194,18 +194,17 @@ impl CanaryActor {
         );
     }
 
-    fn finish_step(
-        &mut self,
-        result: Result<Option<CanaryStatus>, StepError>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn finish_step(&mut self, result: Result<StepDone, StepError>, ctx: &mut Context<Self>) {
         self.in_flight = false;
         match result {
-            Ok(persisted) => {
-                if let Some(status) = persisted {
+            Ok(done) => {
+                if let Some(status) = done.persisted {
                     self.status = status;
                 }
                 self.recovered(ctx);
+                if done.revisit {
+                    self.retry_if_idle(ctx);
+                }
             }
             Err(err) => {
                 if let Some(panic) = err.panic_message() {
@@ -228,8 +227,9 @@ impl CanaryActor {
         }
     }
 
-    /// A failed step of a canary without a timer runs again one interval
-    /// later, as the next tick would.
+    /// A failed step of a canary without a timer, or one that left a new
+    /// revision waiting, runs again one interval later, as Flagger's next
+    /// tick would.
     fn retry_if_idle(&mut self, ctx: &mut Context<Self>) {
         if Self::wants_timer(self.status.phase) || self.retry.is_some() {
             return;

@@ -125,12 +125,21 @@ impl Step<'_> {
     }
 }
 
-/// Runs one step. `Ok(Some(status))` when a new status was persisted.
+/// What a step that ended without an error leaves behind.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StepDone {
+    /// The new status, when one was persisted.
+    pub persisted: Option<CanaryStatus>,
+    /// See [`TickOutcome::revisit`].
+    pub revisit: bool,
+}
+
+/// Runs one step.
 pub(crate) async fn run(
     services: Services,
     spec: Arc<CanarySpec>,
     status: CanaryStatus,
-) -> Result<Option<CanaryStatus>, StepError> {
+) -> Result<StepDone, StepError> {
     Stats::bump(&services.stats.ticks);
     let started = Instant::now();
     let step = Step {
@@ -163,8 +172,12 @@ pub(crate) async fn run(
         observer.analysis_step(&step.target.key, started.elapsed());
     }
 
+    let revisit = outcome.revisit;
     if outcome.next_status == status {
-        return Ok(None);
+        return Ok(StepDone {
+            persisted: None,
+            revisit,
+        });
     }
     // The write gets its own budget, whatever the lines cost the step.
     let deadline = Instant::now() + services.config.call_timeout;
@@ -173,7 +186,10 @@ pub(crate) async fn run(
         .persist(&step.target.key, &outcome.next_status, deadline)
         .await
         .map_err(StepError::Persist)?;
-    Ok(Some(outcome.next_status))
+    Ok(StepDone {
+        persisted: Some(outcome.next_status),
+        revisit,
+    })
 }
 
 /// A step future that adds its poll time (busy) and its wall time to
@@ -460,6 +476,10 @@ async fn perform(
                 record(services, spec, &outcome.next_status, event).await;
                 Ok(())
             }
+            Effect::Note(message) => {
+                tracing::info!(canary = %key, "{message}");
+                Ok(())
+            }
             Effect::Alert(alert) => {
                 let notification = Notification {
                     key: key.clone(),
@@ -593,6 +613,7 @@ fn effect_name(effect: &Effect) -> &'static str {
         Effect::ReconcilePrimaryScaler => "reconcile primary scaler",
         Effect::RunPostRolloutHooks { .. } => "post-rollout hooks",
         Effect::Event(_) => "record event",
+        Effect::Note(_) => "log",
         Effect::Alert(_) => "send alert",
         Effect::CountSuccess { .. } => "count success",
         Effect::CountFailure => "count failure",

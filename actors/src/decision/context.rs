@@ -3,11 +3,20 @@
 
 use crate::effects::Effect;
 use crate::events::{Alert, Event, Severity};
-use crate::model::observe::{CheckRequest, MetricAnswer, Observations, WebhookAnswer};
+use crate::model::observe::{CheckRequest, MetricAnswer, Observations, Revision, WebhookAnswer};
 use crate::model::spec::CanarySpec;
 use crate::model::status::{CanaryStatus, Phase, Timestamp};
 
 use super::tick::TickOutcome;
+
+/// `revision` differs from what `status` last synced (reverting the target
+/// to the promoted spec does not count).
+pub(crate) fn revision_changed(revision: &Revision, status: &CanaryStatus) -> bool {
+    let spec_changed = status.last_applied_spec.is_empty()
+        || (revision.spec_hash != status.last_promoted_spec
+            && revision.spec_hash != status.last_applied_spec);
+    spec_changed || revision.tracked_configs != status.tracked_configs
+}
 
 /// The tick needs this check answered before it can go on.
 #[derive(Debug)]
@@ -50,9 +59,20 @@ impl<'a> Ctx<'a> {
         if self.written {
             self.next.last_transition_time = Some(self.now);
         }
+        // Flagger ticks idle canaries too; Serin's sleep, so say when a
+        // sleeping one still has a new revision to pick up (its primary was
+        // not ready, say) and must be looked at again next interval.
+        let idle = !self.next.phase.is_active()
+            && !matches!(
+                self.next.phase,
+                Phase::Initializing | Phase::Terminating | Phase::Terminated
+            );
+        let revisit =
+            idle && !self.spec.suspend && revision_changed(&self.obs.revision, &self.next);
         TickOutcome {
             next_status: self.next,
             effects: self.effects,
+            revisit,
         }
     }
 
@@ -109,6 +129,10 @@ impl<'a> Ctx<'a> {
 
     pub fn warning(&mut self, message: String) {
         self.effects.push(Effect::Event(Event::warning(message)));
+    }
+
+    pub fn note(&mut self, message: String) {
+        self.effects.push(Effect::Note(message));
     }
 
     pub fn event(&mut self, event: Event) {

@@ -51,6 +51,9 @@ pub struct TickOutcome {
     pub next_status: CanaryStatus,
     /// Commands for the ports, in order.
     pub effects: Vec<Effect>,
+    /// The canary ends idle with a new revision it could not start yet:
+    /// look again at the next interval.
+    pub revisit: bool,
 }
 
 /// Either a decision or the next check the decision depends on.
@@ -81,6 +84,8 @@ pub fn tick(
 struct NotReady {
     message: String,
     retriable: bool,
+    /// A transient state right after a change: noted, not warned about.
+    quiet: bool,
 }
 
 impl Ctx<'_> {
@@ -98,23 +103,35 @@ impl Ctx<'_> {
                 Some(NotReady {
                     message: message.clone(),
                     retriable,
+                    quiet: false,
                 })
             }
             Readiness::Failed { message } => Some(NotReady {
                 message: message.clone(),
                 retriable: false,
+                quiet: false,
             }),
+            Readiness::Unobserved { message } => Some(NotReady {
+                message: message.clone(),
+                retriable: true,
+                quiet: true,
+            }),
+        }
+    }
+
+    /// A retriable readiness problem: a Warning event, or a log line when it
+    /// is only the controller catching up.
+    fn not_ready(&mut self, err: NotReady) {
+        if err.quiet {
+            self.note(err.message);
+        } else {
+            self.warning(err.message);
         }
     }
 
     /// Target changed since the last sync (reverting to the promoted spec does not count).
     fn revision_changed(&self) -> bool {
-        let current = &self.obs.revision;
-        let status = self.status;
-        let spec_changed = status.last_applied_spec.is_empty()
-            || (current.spec_hash != status.last_promoted_spec
-                && current.spec_hash != status.last_applied_spec);
-        spec_changed || current.tracked_configs != status.tracked_configs
+        super::context::revision_changed(&self.obs.revision, self.status)
     }
 
     fn advance(&mut self) -> Step<()> {
@@ -138,7 +155,7 @@ impl Ctx<'_> {
             && let Some(err) = self.readiness(&self.obs.primary)
         {
             if err.retriable {
-                self.warning(err.message);
+                self.not_ready(err);
             } else if matches!(phase, Phase::Promoting | Phase::Finalising) {
                 self.fail_promotion(&err.message);
             } else {
@@ -170,8 +187,9 @@ impl Ctx<'_> {
         }
 
         if let Some(err) = self.readiness(&self.obs.canary) {
-            self.warning(err.message);
-            if !err.retriable {
+            let retriable = err.retriable;
+            self.not_ready(err);
+            if !retriable {
                 self.rollback();
             }
             return Ok(());
@@ -235,8 +253,9 @@ impl Ctx<'_> {
                 Err(err) => self.warning(text::providers_error(err)),
             }
             if let Some(err) = self.readiness(&self.obs.primary) {
-                self.warning(err.message);
-                if !err.retriable {
+                let retriable = err.retriable;
+                self.not_ready(err);
+                if !retriable {
                     self.rollback();
                 }
                 return Ok(());

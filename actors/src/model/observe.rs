@@ -49,6 +49,10 @@ pub enum Readiness {
     },
     /// Can not become ready (e.g. `ProgressDeadlineExceeded`).
     Failed { message: String },
+    /// Its controller has not observed the latest spec yet (`generation >
+    /// status.observedGeneration`): what a check right after a change sees.
+    /// Not ready, but no trouble: logged, never a Warning event.
+    Unobserved { message: String },
 }
 
 /// Traffic split reported by the router.

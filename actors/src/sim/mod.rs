@@ -230,6 +230,13 @@ impl SimCluster {
         }
     }
 
+    /// The primary rolls out again (an autoscaler adding replicas, say):
+    /// not ready for `ready_delay`.
+    pub fn roll_primary(&self, key: &CanaryKey) {
+        let at = Instant::now() + self.config.ready_delay;
+        self.with(key, |c| c.primary_ready_at = at);
+    }
+
     pub fn set_hpa(&self, key: &CanaryKey, hpa: bool) {
         self.with(key, |c| c.hpa = hpa);
     }

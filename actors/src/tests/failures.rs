@@ -194,3 +194,33 @@ fn primary_failure_during_promotion_keeps_the_canary_serving() {
             .to_owned()
     ));
 }
+
+/// A check right after the canary was scaled up, before the Deployment
+/// controller observed it, is the controller catching up, not trouble: no
+/// Warning event (Flagger's operators see Warnings only for real problems),
+/// an info log, and the run goes on at the next tick.
+#[test]
+fn an_unobserved_scale_up_is_noted_not_warned_about() {
+    let mut world = World::initialized(podinfo(canary_analysis(10, 50, 5)));
+    world.deploy("v2");
+    world.tick();
+    assert_eq!(world.phase(), Phase::Progressing);
+    let message = "canary deployment podinfo.test not ready: waiting for rollout to finish: observed deployment generation less than desired generation";
+    world.canary = Readiness::Unobserved {
+        message: message.into(),
+    };
+    let before = world.events.len();
+    let outcome = world.tick();
+    assert_eq!(world.phase(), Phase::Progressing);
+    assert_eq!(world.events.len(), before, "no event: {:?}", world.events);
+    assert!(
+        outcome
+            .effects
+            .contains(&crate::effects::Effect::Note(message.to_string())),
+        "{:?}",
+        outcome.effects
+    );
+    world.canary = Readiness::Ready;
+    world.tick();
+    assert_eq!(world.status.canary_weight, 10);
+}

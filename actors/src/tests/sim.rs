@@ -231,8 +231,10 @@ impl World {
                 }
             }
             Effect::PromoteSpec => self.primary_spec = self.revision.spec_hash.clone(),
-            Effect::ReconcilePrimaryScaler | Effect::CountSuccess { .. } | Effect::CountFailure => {
-            }
+            Effect::ReconcilePrimaryScaler
+            | Effect::CountSuccess { .. }
+            | Effect::CountFailure
+            | Effect::Note(_) => {}
             Effect::RunPostRolloutHooks { phase } => {
                 self.post_rollout_runs.push(*phase);
                 let hooks: Vec<String> = self

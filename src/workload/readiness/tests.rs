@@ -146,7 +146,7 @@ fn generation_lag_and_deadline_exceeded() {
     d.metadata.generation = Some(3);
     assert!(matches!(
         deployment_readiness(&d, check(Role::Canary)),
-        Readiness::NotReady { message, stalled_since: None }
+        Readiness::Unobserved { message }
             if message.ends_with("observed deployment generation less than desired generation")
     ));
     let stuck = deployment(
@@ -256,9 +256,8 @@ fn daemonset_readiness_rules() {
 fn pending_primary_is_not_ready() {
     assert_eq!(
         primary_pending("podinfo-primary", "test", "deployment"),
-        Readiness::NotReady {
+        Readiness::Unobserved {
             message: "podinfo-primary.test not ready: waiting for rollout to finish: observed deployment generation less than desired generation".into(),
-            stalled_since: None,
         }
     );
 }

@@ -161,3 +161,45 @@ async fn a_change_during_the_last_step_of_a_run_is_not_lost() {
     assert_eq!(h.state(&key).await.status.phase, Phase::Succeeded);
     assert_eq!(canary.primary_hash, "v3");
 }
+
+/// A new revision that finds the primary not ready (an autoscaler is adding
+/// replicas) starts nothing yet; the idle canary, which has no timer, looks
+/// again one interval later instead of waiting for another watch event.
+#[actix::test]
+async fn a_new_revision_behind_an_unready_primary_is_picked_up_later() {
+    let h = harness(SimConfig::default(), RuntimeConfig::default());
+    let key = CanaryKey::new("test", "podinfo");
+    h.sim.deploy(&key, "v1");
+    h.registry
+        .upsert(spec("test", "podinfo", analysis(10, 50, 2)))
+        .await
+        .unwrap();
+    sleep(MINUTE).await;
+    assert_eq!(h.state(&key).await.status.phase, Phase::Initialized);
+    h.sim.roll_primary(&key);
+    h.sim.deploy(&key, "v2");
+    h.registry.target_changed(&key).unwrap();
+    sleep(Duration::from_secs(5)).await;
+    let state = h.state(&key).await;
+    assert_eq!(
+        state.status.phase,
+        Phase::Initialized,
+        "primary not ready yet"
+    );
+    assert!(!state.ticking);
+    for _ in 0..15 {
+        sleep(MINUTE).await;
+    }
+    assert_eq!(h.state(&key).await.status.phase, Phase::Succeeded);
+    assert_eq!(h.sim.canary(&key).unwrap().primary_hash, "v2");
+    // Once settled it sleeps: no timer, no pending retry.
+    let steps = h.sim.canary(&key).unwrap().observe_calls;
+    for _ in 0..5 {
+        sleep(MINUTE).await;
+    }
+    assert_eq!(
+        h.sim.canary(&key).unwrap().observe_calls,
+        steps,
+        "idle costs nothing"
+    );
+}
