@@ -12,6 +12,9 @@ env_file="$run_dir/env"
 all_up() {
   local c
   [[ -f "$env_file" ]] || return 1
+  # A testbed started by an older version of this script lacks the audit log and
+  # the extra identities; it is restarted rather than reused.
+  grep -q '^export AUDIT_LOG=' "$env_file" || return 1
   for c in "${components[@]}"; do [[ -n "$(live_pid "$c")" ]] || return 1; done
   # shellcheck disable=SC1090
   (source "$env_file" && "$TESTBED_BIN/kubectl" get --raw /readyz >/dev/null 2>&1)
@@ -64,12 +67,21 @@ pki="$run_dir/pki"
   printf 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n' >client.ext
   openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
     -extfile client.ext -out admin.crt
+  # One identity per operator, so the audit log tells their requests apart
+  # (user.username); system:masters spares them any RBAC.
+  for user in serin flagger; do
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$user/O=system:masters" -keyout "$user.key" -out "$user.csr"
+    openssl x509 -req -in "$user.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out "$user.crt"
+  done
   openssl genrsa -out sa.key 2048
   openssl rsa -in sa.key -pubout -out sa.pub
 ) >"$log_dir/openssl.log" 2>&1 || { log "openssl failed:"; tail -20 "$log_dir/openssl.log" >&2; exit 1; }
 
-kubeconfig="$run_dir/admin.kubeconfig"
-cat >"$kubeconfig" <<KC
+# Writes a kubeconfig for the client certificate $pki/<user>.crt.
+write_kubeconfig() {
+  local user="$1" file="$2"
+  cat >"$file" <<KC
 apiVersion: v1
 kind: Config
 clusters:
@@ -78,18 +90,41 @@ clusters:
     server: https://127.0.0.1:$p_api
     certificate-authority: $pki/ca.crt
 users:
-- name: admin
+- name: $user
   user:
-    client-certificate: $pki/admin.crt
-    client-key: $pki/admin.key
+    client-certificate: $pki/$user.crt
+    client-key: $pki/$user.key
 contexts:
 - name: serin-testbed
   context:
     cluster: serin-testbed
-    user: admin
+    user: $user
 current-context: serin-testbed
 KC
-chmod 600 "$kubeconfig"
+  chmod 600 "$file"
+}
+kubeconfig="$run_dir/admin.kubeconfig"
+write_kubeconfig admin "$kubeconfig"
+serin_kubeconfig="$run_dir/kubeconfig-serin"
+write_kubeconfig serin "$serin_kubeconfig"
+flagger_kubeconfig="$run_dir/kubeconfig-flagger"
+write_kubeconfig flagger "$flagger_kubeconfig"
+
+# --- audit log ------------------------------------------------------------------
+# Every request at level Metadata (who, verb, resource, response code; no
+# bodies), so a benchmark can count each operator's API calls by
+# user.username. RequestReceived is omitted, so a request is one line (its
+# ResponseComplete stage); a watch also writes a ResponseStarted line when it opens.
+audit_policy="$run_dir/audit-policy.yaml"
+audit_log="$log_dir/audit.log"
+cat >"$audit_policy" <<'AUDIT'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages:
+  - RequestReceived
+rules:
+  - level: Metadata
+AUDIT
 
 started=()
 fail() {
@@ -140,6 +175,7 @@ wait_for etcd curl -sf "http://127.0.0.1:$p_etcd/health"
 # ServiceAccount admission is off (as in envtest): no kubelet mounts tokens here.
 # TaintNodesByCondition is off: without the node-lifecycle controller nothing
 # would lift the not-ready taint it puts on new nodes.
+# The audit log rotates only past 1000 MB, so none rotates during a benchmark.
 start kube-apiserver "$bin/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$p_etcd" \
   --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$p_api" \
@@ -151,7 +187,9 @@ start kube-apiserver "$bin/kube-apiserver" \
   --authorization-mode=RBAC \
   --disable-admission-plugins=ServiceAccount,TaintNodesByCondition \
   --endpoint-reconciler-type=none \
-  --allow-privileged=true --cert-dir="$run_dir/apiserver-certs"
+  --allow-privileged=true --cert-dir="$run_dir/apiserver-certs" \
+  --audit-policy-file="$audit_policy" --audit-log-path="$audit_log" \
+  --audit-log-maxsize=1000
 wait_for kube-apiserver curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
   "https://127.0.0.1:$p_api/readyz"
 
@@ -232,6 +270,9 @@ export PROMETHEUS_TARGETS_FILE=$targets_file
 export TESTBED_BIN=$bin
 export TESTBED_DIR=$run_dir
 export TESTBED_API_SERVER=https://127.0.0.1:$p_api
+export SERIN_KUBECONFIG=$serin_kubeconfig
+export FLAGGER_KUBECONFIG=$flagger_kubeconfig
+export AUDIT_LOG=$audit_log
 ENV
 mv "$env_file.tmp" "$env_file"
 log "up: source $env_file"
