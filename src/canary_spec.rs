@@ -2,6 +2,9 @@
 //! the one place where the Kubernetes shape meets the decision logic.
 
 use serde::Serialize;
+use std::sync::Arc;
+
+use serin_actors::model::source::Source;
 use serin_actors::model::spec as core;
 
 use crate::api::Canary;
@@ -18,7 +21,10 @@ pub enum SpecError {
 
 /// Builds the core spec; `mesh_provider` is the `-mesh-provider` flag, used
 /// when the Canary sets no `spec.provider`.
-pub fn canary_spec(canary: &Canary, mesh_provider: &str) -> Result<core::CanarySpec, SpecError> {
+pub fn canary_spec(
+    canary: &Arc<Canary>,
+    mesh_provider: &str,
+) -> Result<core::CanarySpec, SpecError> {
     let name = canary.metadata.name.clone().ok_or(SpecError::MissingName)?;
     let namespace = canary
         .metadata
@@ -75,6 +81,7 @@ pub fn canary_spec(canary: &Canary, mesh_provider: &str) -> Result<core::CanaryS
         progress_deadline_seconds: spec.progress_deadline_seconds,
         skip_analysis: spec.skip_analysis.unwrap_or(false),
         suspend: spec.suspend.unwrap_or(false),
+        source: Source::new(canary.metadata.generation.unwrap_or(0), canary.clone()),
     })
 }
 
@@ -187,7 +194,8 @@ mod tests {
         let canaries = shared_canaries();
         assert!(canaries.len() > 10, "expected the shared Canary manifests");
         for (file, canary) in canaries {
-            let spec = canary_spec(&canary, "nginx").unwrap_or_else(|e| panic!("{file}: {e}"));
+            let spec = canary_spec(&Arc::new(canary.clone()), "nginx")
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(spec.name, canary.metadata.name.clone().unwrap(), "{file}");
             assert_eq!(spec.target.name, canary.spec.target_ref.name, "{file}");
             assert_eq!(
@@ -207,7 +215,7 @@ mod tests {
             .into_iter()
             .find(|(f, _)| f.contains("nginx-progressive-delivery--canary-podinfo"))
             .unwrap();
-        let spec = canary_spec(&canary, "kubernetes").unwrap();
+        let spec = canary_spec(&Arc::new(canary.clone()), "kubernetes").unwrap();
         assert_eq!(spec.provider, "nginx");
         assert_eq!(spec.target.kind, "Deployment");
         assert_eq!(spec.analysis.max_weight(), 50);
@@ -233,7 +241,9 @@ mod tests {
         let (_, mut canary) = shared_canaries().into_iter().next().unwrap();
         canary.spec.provider = None;
         assert_eq!(
-            canary_spec(&canary, "kubernetes").unwrap().provider,
+            canary_spec(&Arc::new(canary.clone()), "kubernetes")
+                .unwrap()
+                .provider,
             "kubernetes"
         );
     }

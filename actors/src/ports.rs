@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::events::{Alert, Event};
 use crate::model::observe::{MetricAnswer, Readiness, Revision, Routes, WebhookAnswer};
+use crate::model::source::Source;
 use crate::model::spec::{AlertRef, CanarySpec, MetricSpec, TargetRef, WebhookSpec};
 use crate::model::status::{CanaryStatus, Phase};
 
@@ -95,23 +96,31 @@ pub enum Priority {
     Urgent,
 }
 
-/// The workload and router view of a Canary: which object, behind which router.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The workload and router view of a Canary: which object, behind which
+/// router, as the actor decided on it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub key: CanaryKey,
     pub target: TargetRef,
     /// Resolved router provider.
     pub provider: String,
     pub priority: Priority,
+    /// The Canary object the actor's spec came from.
+    pub source: Source,
+    /// `status.iterations` as the step started (Flagger's NopRouter reports
+    /// its routes from it).
+    pub iterations: i32,
 }
 
 impl Target {
-    pub fn of(spec: &CanarySpec) -> Target {
+    pub fn of(spec: &CanarySpec, status: &CanaryStatus) -> Target {
         Target {
             key: CanaryKey::of(spec),
             target: spec.target.clone(),
             provider: spec.provider.clone(),
             priority: Priority::Routine,
+            source: spec.source.clone(),
+            iterations: status.iterations,
         }
     }
 
@@ -162,6 +171,8 @@ pub trait RouterPort: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricQuery {
     pub key: CanaryKey,
+    /// The Canary object the actor's spec came from.
+    pub source: Source,
     pub target: TargetRef,
     /// `spec.metricsServer` provider name (`nginx`, `istio`, ...).
     pub provider: String,
@@ -175,6 +186,7 @@ pub trait MetricsPort: Send + Sync + 'static {
     fn providers_available(
         &self,
         key: &CanaryKey,
+        source: &Source,
         metrics: &[MetricSpec],
         deadline: Instant,
     ) -> PortFuture<Result<(), String>>;
@@ -217,9 +229,15 @@ pub trait StatusStore: Send + Sync + 'static {
     fn load(&self, key: &CanaryKey, deadline: Instant) -> PortFuture<Option<CanaryStatus>>;
 }
 
-/// Kubernetes events on the Canary.
+/// Kubernetes events on the Canary (`source`: the object they are about).
 pub trait EventSink: Send + Sync + 'static {
-    fn record(&self, key: &CanaryKey, event: &Event, deadline: Instant) -> PortFuture<()>;
+    fn record(
+        &self,
+        key: &CanaryKey,
+        source: &Source,
+        event: &Event,
+        deadline: Instant,
+    ) -> PortFuture<()>;
 }
 
 /// Told about step timings, for the operator's Prometheus series

@@ -13,7 +13,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::time::Instant;
 
 use crate::actors::{
-    ArbiterPool, CanaryActor, Services, Shutdown, SpecChanged, Stats, TargetChanged,
+    ArbiterPool, CanaryActor, Services, Shutdown, SpecChanged, Stats, TargetChanged, Terminate,
 };
 use crate::model::spec::CanarySpec;
 use crate::model::status::CanaryStatus;
@@ -41,6 +41,8 @@ pub enum RegistryError {
     Gone(CanaryKey),
     #[error("loading the status of {key}: {source}")]
     Load { key: CanaryKey, source: PortError },
+    #[error("writing the Terminating status of {key}: {source}")]
+    Terminate { key: CanaryKey, source: PortError },
 }
 
 #[derive(Clone)]
@@ -170,22 +172,37 @@ impl Registry {
         self.pool.stop();
     }
 
-    async fn load_status(&self, key: &CanaryKey) -> Result<CanaryStatus, RegistryError> {
-        let deadline = Instant::now() + self.services.config.step_timeout;
-        let loaded = self
-            .services
+    /// The persisted status; `None` for a Canary no operator wrote yet.
+    async fn load_status(&self, key: &CanaryKey) -> Result<Option<CanaryStatus>, RegistryError> {
+        let deadline = Instant::now() + self.services.config.call_timeout;
+        self.services
             .status
             .load(key, deadline)
             .await
             .map_err(|source| RegistryError::Load {
                 key: key.clone(),
                 source,
-            })?;
-        Ok(loaded.unwrap_or_default())
+            })
+    }
+
+    /// The Canary is being deleted: its actor stops stepping and writes the
+    /// `Terminating` status (it is the status' one writer). Returns once
+    /// that is persisted.
+    pub async fn terminate(&self, key: &CanaryKey) -> Result<(), RegistryError> {
+        let addr = self
+            .addr(key)
+            .ok_or_else(|| RegistryError::Unknown(key.clone()))?;
+        addr.send(Terminate)
+            .await
+            .map_err(|_| RegistryError::Gone(key.clone()))?
+            .map_err(|source| RegistryError::Terminate {
+                key: key.clone(),
+                source,
+            })
     }
 
     /// Starts an actor unless a live one appeared while the status loaded.
-    fn start(&self, key: CanaryKey, spec: Arc<CanarySpec>, status: CanaryStatus) -> Upsert {
+    fn start(&self, key: CanaryKey, spec: Arc<CanarySpec>, status: Option<CanaryStatus>) -> Upsert {
         let arbiter = self.pool.pick(&key);
         let services = self.services.clone();
         let launch = |spec: Arc<CanarySpec>| {

@@ -78,7 +78,8 @@ pub struct Outcome {
 pub fn demo_spec() -> Result<CanarySpec, DemoError> {
     let canary: Canary =
         from_yaml_str(CANARY_YAML).map_err(|e| DemoError::Manifest(e.to_string()))?;
-    canary_spec(&canary, "nginx").map_err(|e| DemoError::Manifest(e.to_string()))
+    canary_spec(&std::sync::Arc::new(canary), "nginx")
+        .map_err(|e| DemoError::Manifest(e.to_string()))
 }
 
 /// The analysis each scenario runs with, on top of the demo canary.

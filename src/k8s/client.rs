@@ -462,3 +462,20 @@ mod tests {
         );
     }
 }
+
+/// Clients for adapters' unit tests that must not reach an API server.
+#[cfg(test)]
+pub mod testing {
+    use super::KubeClients;
+
+    /// Clients pointed at a port nothing listens on (discard, 9).
+    #[allow(clippy::expect_used, reason = "test helper")]
+    pub fn unreachable() -> KubeClients {
+        let url = "http://127.0.0.1:9".parse().expect("a URL");
+        let client = kube::Client::try_from(kube::Config::new(url)).expect("a client");
+        KubeClients {
+            routine: client.clone(),
+            urgent: client,
+        }
+    }
+}

@@ -18,11 +18,12 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Resource};
 use serde_json::json;
 use serin_actors::events::{Event, EventType, REASON};
+use serin_actors::model::source::Source;
 use serin_actors::ports::{CanaryKey, EventSink, PortError, PortFuture};
 use tokio::time::Instant;
 
 use crate::api::Canary;
-use crate::k8s::{Caches, KubeClients, cache};
+use crate::k8s::KubeClients;
 
 /// Flagger's event source component; `kubectl describe` shows it as "From".
 pub const COMPONENT: &str = "flagger";
@@ -46,16 +47,14 @@ struct Series {
 #[derive(Clone)]
 pub struct KubeEvents {
     clients: KubeClients,
-    caches: Caches,
     instance: String,
     series: Arc<Mutex<HashMap<SeriesKey, Series>>>,
 }
 
 impl KubeEvents {
-    pub fn new(clients: KubeClients, caches: Caches, instance: String) -> KubeEvents {
+    pub fn new(clients: KubeClients, instance: String) -> KubeEvents {
         KubeEvents {
             clients,
-            caches,
             instance,
             series: Arc::default(),
         }
@@ -173,13 +172,19 @@ fn log(key: &CanaryKey, event: &Event) {
 }
 
 impl EventSink for KubeEvents {
-    fn record(&self, key: &CanaryKey, event: &Event, deadline: Instant) -> PortFuture<()> {
+    fn record(
+        &self,
+        key: &CanaryKey,
+        source: &Source,
+        event: &Event,
+        deadline: Instant,
+    ) -> PortFuture<()> {
         let this = self.clone();
         let key = key.clone();
         let event = event.clone();
+        let canary = source.get::<Canary>();
         async move {
-            let canary = cache::get(&this.caches.canaries, &key.namespace, &key.name)
-                .ok_or_else(|| PortError::NotFound(format!("canary {key}")))?;
+            let canary = canary.ok_or_else(|| PortError::NotFound(format!("canary {key}")))?;
             let reference = canary.object_ref(&());
             tokio::time::timeout_at(deadline, this.write(&key, reference, &event))
                 .await

@@ -88,7 +88,7 @@ impl StatusStore for KubeStatus {
         // 10,000 actors must not cost 10,000 GETs. Actors are rebuilt seconds
         // after they die, by which time the cache has their last write.
         if let Some(canary) = cache::get(&self.caches.canaries, &key.namespace, &key.name) {
-            let status = canary.status.as_ref().map(from_api);
+            let status = written(canary.status.as_ref()).map(from_api);
             return Box::pin(async move { Ok(status) });
         }
         let api: Api<Canary> = Api::namespaced(self.clients.routine.clone(), &key.namespace);
@@ -99,10 +99,16 @@ impl StatusStore for KubeStatus {
                 .await
                 .map_err(|_| PortError::Timeout)?
                 .map_err(|err| PortError::Failed(err.to_string()))?;
-            Ok(canary.and_then(|c| c.status).map(|s| from_api(&s)))
+            Ok(canary.and_then(|c| written(c.status.as_ref()).map(from_api)))
         }
         .boxed()
     }
+}
+
+/// A status some operator wrote (it has the `Promoted` condition); a bare
+/// `Valid` condition alone does not count.
+fn written(status: Option<&ApiStatus>) -> Option<&ApiStatus> {
+    status.filter(|s| s.promoted_condition().is_some())
 }
 
 /// Flagger's gauges for one persisted status. (Its outcome counters come

@@ -13,11 +13,13 @@ use futures::FutureExt;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serin_actors::model::observe::MetricAnswer;
+use serin_actors::model::source::Source;
 use serin_actors::model::spec::{Builtin, MetricSource, MetricSpec};
 use serin_actors::ports::{CanaryKey, MetricQuery, MetricsPort, PortError, PortFuture};
 use tokio::time::Instant;
 
-use crate::k8s::{Caches, cache};
+use crate::api::Canary;
+use crate::k8s::Caches;
 use crate::settings::Settings;
 use crate::telemetry::Recorder;
 
@@ -68,11 +70,18 @@ impl MetricsPort for MetricsAdapter {
     fn providers_available(
         &self,
         key: &CanaryKey,
+        source: &Source,
         metrics: &[MetricSpec],
         deadline: Instant,
     ) -> PortFuture<Result<(), String>> {
         let (inner, key, metrics) = (self.inner.clone(), key.clone(), metrics.to_vec());
-        async move { inner.providers_available(&key, &metrics, deadline).await }.boxed()
+        let source = source.clone();
+        async move {
+            inner
+                .providers_available(&key, &source, &metrics, deadline)
+                .await
+        }
+        .boxed()
     }
 }
 
@@ -94,8 +103,8 @@ fn is_builtin(metric: &MetricSpec) -> bool {
 }
 
 impl Inner {
-    /// The Canary from the cache; without it, what the query itself says.
-    fn view(&self, key: &CanaryKey, query: Option<&MetricQuery>) -> View {
+    /// The Canary the step decided on; without it, what the query says.
+    fn view(&self, key: &CanaryKey, source: &Source, query: Option<&MetricQuery>) -> View {
         let target = query.map(|q| q.target.name.clone()).unwrap_or_default();
         let mut view = View {
             model: Model {
@@ -111,7 +120,7 @@ impl Inner {
             provider: query.map(|q| q.provider.clone()).unwrap_or_default(),
             knative: false,
         };
-        let Some(canary) = cache::get(&self.caches.canaries, &key.namespace, &key.name) else {
+        let Some(canary) = source.get::<Canary>() else {
             return view;
         };
         let spec = &canary.spec;
@@ -177,7 +186,7 @@ impl Inner {
         query: &MetricQuery,
         deadline: Instant,
     ) -> Result<MetricAnswer, PortError> {
-        let mut view = self.view(&query.key, Some(query));
+        let mut view = self.view(&query.key, &query.source, Some(query));
         let metric = &query.metric;
         view.model.interval = metric.interval_or_default().to_owned();
         view.model.variables = metric.template_variables.clone();
@@ -322,10 +331,11 @@ impl Inner {
     async fn providers_available(
         &self,
         key: &CanaryKey,
+        source: &Source,
         metrics: &[MetricSpec],
         deadline: Instant,
     ) -> Result<Result<(), String>, PortError> {
-        let view = self.view(key, None);
+        let view = self.view(key, source, None);
         let mut builtin_online = false;
         for metric in metrics {
             // Flagger checks only builtin names and templates, not inline queries.

@@ -11,6 +11,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
+use serin_actors::model::source::Source;
 use serin_actors::model::spec::{TargetRef, TemplateRef, ThresholdRange};
 use serin_actors::ports::{CanaryKey, MetricQuery, MetricsPort, PortError};
 use tokio::time::Instant;
@@ -93,9 +94,19 @@ struct Fixture {
     seen: Shared,
     adapter: MetricsAdapter,
     registry: Registry,
+    /// The Canary the step carries (its source object).
+    source: Source,
 }
 
 impl Fixture {
+    /// A query of `metric` for the fixture's Canary.
+    fn query(&self, metric: MetricSpec) -> MetricQuery {
+        MetricQuery {
+            source: self.source.clone(),
+            ..query(metric)
+        }
+    }
+
     fn last_query(&self) -> String {
         self.seen.lock().unwrap().queries.last().cloned().unwrap()
     }
@@ -172,8 +183,8 @@ async fn fixture(provider: &str, settings_server: Option<&str>) -> Fixture {
             "x",
         ),
     ];
+    let source = Source::new(1, Arc::new(canary(addr, provider)));
     let caches = Caches {
-        canaries: store_of(vec![canary(addr, provider)]),
         metric_templates: store_of(templates),
         ..testing::empty()
     };
@@ -191,6 +202,7 @@ async fn fixture(provider: &str, settings_server: Option<&str>) -> Fixture {
         seen,
         adapter,
         registry,
+        source,
     }
 }
 
@@ -217,9 +229,11 @@ fn templated(name: &str, reference: &str) -> MetricSpec {
     }
 }
 
+/// A query without its Canary: only what the query itself says.
 fn query(metric: MetricSpec) -> MetricQuery {
     MetricQuery {
         key: CanaryKey::new("test", "podinfo"),
+        source: Source::default(),
         target: TargetRef {
             kind: "Deployment".into(),
             name: "podinfo".into(),
@@ -238,7 +252,7 @@ async fn builtin_success_rate_sends_flaggers_nginx_query_and_records_it() {
     let f = fixture("nginx", None).await;
     let answer = f
         .adapter
-        .check(&query(metric("request-success-rate")), soon())
+        .check(&f.query(metric("request-success-rate")), soon())
         .await;
     assert_eq!(answer, Ok(MetricAnswer::Value(99.5)));
     assert_eq!(
@@ -259,7 +273,7 @@ async fn builtin_duration_of_the_generic_http_provider_is_seconds_times_1000() {
     let f = fixture("kubernetes", None).await;
     let answer = f
         .adapter
-        .check(&query(metric("request-duration")), soon())
+        .check(&f.query(metric("request-duration")), soon())
         .await;
     let Ok(MetricAnswer::Value(ms)) = answer else {
         panic!("unexpected {answer:?}");
@@ -280,18 +294,18 @@ async fn inline_queries_are_sent_collapsed_and_unrendered() {
     let f = fixture("nginx", None).await;
     let mut m = metric("custom");
     m.query = "sum(\n  up{job=\"{{ target }}\"}\n)".into();
-    let answer = f.adapter.check(&query(m.clone()), soon()).await;
+    let answer = f.adapter.check(&f.query(m.clone()), soon()).await;
     assert_eq!(answer, Ok(MetricAnswer::Value(99.5)));
     assert_eq!(f.last_query(), r#"sum( up{job="{{ target }}"} )"#);
 
     m.query = "nodata".into();
-    let answer = f.adapter.check(&query(m.clone()), soon()).await;
+    let answer = f.adapter.check(&f.query(m.clone()), soon()).await;
     assert_eq!(answer, Ok(MetricAnswer::NoValues("no values found".into())));
     m.query = "nan".into();
-    let answer = f.adapter.check(&query(m.clone()), soon()).await;
+    let answer = f.adapter.check(&f.query(m.clone()), soon()).await;
     assert_eq!(answer, Ok(MetricAnswer::NoValues("no values found".into())));
     m.query = "range".into();
-    let answer = f.adapter.check(&query(m.clone()), soon()).await;
+    let answer = f.adapter.check(&f.query(m.clone()), soon()).await;
     assert_eq!(
         answer,
         Ok(MetricAnswer::QueryFailed(
@@ -299,7 +313,7 @@ async fn inline_queries_are_sent_collapsed_and_unrendered() {
         ))
     );
     m.query = "boom".into();
-    let answer = f.adapter.check(&query(m), soon()).await;
+    let answer = f.adapter.check(&f.query(m), soon()).await;
     assert_eq!(
         answer,
         Ok(MetricAnswer::QueryFailed(
@@ -313,7 +327,7 @@ async fn template_renders_authenticates_and_sends_headers() {
     let f = fixture("nginx", None).await;
     let answer = f
         .adapter
-        .check(&query(templated("latency", "latency")), soon())
+        .check(&f.query(templated("latency", "latency")), soon())
         .await;
     assert_eq!(answer, Ok(MetricAnswer::Value(99.5)));
     assert_eq!(
@@ -335,7 +349,7 @@ async fn template_renders_authenticates_and_sends_headers() {
 async fn template_failures_are_flaggers_event_texts() {
     let f = fixture("nginx", None).await;
     let check = |reference: &str| {
-        let q = query(templated("m", reference));
+        let q = f.query(templated("m", reference));
         f.adapter.check(&q, soon())
     };
     assert_eq!(
@@ -366,7 +380,7 @@ async fn template_failures_are_flaggers_event_texts() {
     // A missing variable is Go's `missingkey=error`.
     let mut m = templated("m", "latency");
     m.template_variables.clear();
-    let Ok(MetricAnswer::TemplateError(text)) = f.adapter.check(&query(m), soon()).await else {
+    let Ok(MetricAnswer::TemplateError(text)) = f.adapter.check(&f.query(m), soon()).await else {
         panic!("missing variable must fail");
     };
     assert!(text.starts_with("Metric template latency.test query render error: template excution failed: template: tmpl:2:"), "{text}");
@@ -379,9 +393,10 @@ async fn template_failures_are_flaggers_event_texts() {
 #[tokio::test]
 async fn builtin_errors_carry_the_observer_prefix() {
     let f = fixture("nginx", None).await;
-    // An unreachable spec.metricsServer: Flagger's request error, wrapped.
+    // Without its Canary, the unreachable -metrics-server: Flagger's
+    // request error, wrapped.
     let mut q = query(metric("request-success-rate"));
-    q.key = CanaryKey::new("test", "not-cached");
+    q.key = CanaryKey::new("test", "elsewhere");
     let Ok(MetricAnswer::QueryFailed(text)) = f.adapter.check(&q, soon()).await else {
         panic!("unreachable server must fail");
     };
@@ -400,7 +415,7 @@ async fn the_callers_deadline_is_a_port_timeout() {
     m.query = "slow".into();
     let deadline = Instant::now() + Duration::from_millis(200);
     assert_eq!(
-        f.adapter.check(&query(m), deadline).await,
+        f.adapter.check(&f.query(m), deadline).await,
         Err(PortError::Timeout)
     );
 }
@@ -411,7 +426,9 @@ async fn providers_available_checks_builtin_prometheus_and_templates() {
     let key = CanaryKey::new("test", "podinfo");
     let metrics = vec![metric("request-success-rate"), templated("m", "latency")];
     assert_eq!(
-        f.adapter.providers_available(&key, &metrics, soon()).await,
+        f.adapter
+            .providers_available(&key, &f.source, &metrics, soon())
+            .await,
         Ok(Ok(()))
     );
     assert!(
@@ -425,17 +442,22 @@ async fn providers_available_checks_builtin_prometheus_and_templates() {
 
     let metrics = vec![templated("m", "datadog")];
     assert_eq!(
-        f.adapter.providers_available(&key, &metrics, soon()).await,
+        f.adapter.providers_available(&key, &f.source, &metrics, soon()).await,
         Ok(Err(
             "metric template datadog.test provider datadog error: provider datadog is not supported by Serin yet".into()
         ))
     );
 
-    // Without the cached Canary the builtin check uses -metrics-server.
+    // Without its Canary the builtin check uses -metrics-server.
     let other = CanaryKey::new("test", "elsewhere");
     let Ok(Err(text)) = f
         .adapter
-        .providers_available(&other, &[metric("request-duration")], soon())
+        .providers_available(
+            &other,
+            &Source::default(),
+            &[metric("request-duration")],
+            soon(),
+        )
         .await
     else {
         panic!("unreachable -metrics-server must fail");

@@ -1,6 +1,9 @@
 //! From watch events to canary actors: a Canary that appears or changes is
 //! validated and upserted into the registry; a new target generation or a
-//! changed tracked config wakes the actors that use it. Nothing here polls.
+//! changed tracked config wakes the actors that use it, found through
+//! reverse indexes ([`Index`]). Nothing here polls, and the bridge's own API
+//! writes (finalizers, the `Valid` condition, the event of an invalid spec)
+//! go through an [`Outbox`], so one slow write never holds up the wake-ups.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -14,10 +17,13 @@ use tokio::sync::mpsc;
 
 use super::conditions;
 use super::finalize::{self, FINALIZER};
+use super::index::{ConfigKey, Index, ObjectKey, TargetKey};
+use super::outbox::Outbox;
 use super::validate::validate;
 use super::watch::Change;
 use crate::api::Canary;
 use crate::api::canary::TargetKind;
+pub use crate::api::canary::key_of;
 use crate::k8s::events::KubeEvents;
 use crate::k8s::{Caches, KubeClients, cache};
 use crate::settings::Settings;
@@ -25,7 +31,8 @@ use crate::telemetry::Recorder;
 use crate::workload::KubeWorkload;
 use crate::workload::config::{self, ConfigKind};
 
-/// How often dead actors (a panic kills an actix actor) are rebuilt.
+/// How often dead actors are rebuilt: a safety net, since a panicking step
+/// restarts its own actor at once.
 const HEAL_EVERY: Duration = Duration::from_secs(5);
 /// Retry delay when a canary's mailbox was full.
 const BUSY_RETRY: Duration = Duration::from_secs(1);
@@ -51,6 +58,8 @@ pub struct Bridge {
     /// Canaries per namespace, for `flagger_canary_total`.
     known: BTreeMap<String, BTreeSet<String>>,
     finalizing: Arc<dashmap::DashSet<CanaryKey>>,
+    index: Index,
+    outbox: Outbox,
 }
 
 impl Bridge {
@@ -61,6 +70,8 @@ impl Bridge {
             invalid: HashMap::new(),
             known: BTreeMap::new(),
             finalizing: Arc::default(),
+            index: Index::default(),
+            outbox: Outbox::default(),
         }
     }
 
@@ -95,21 +106,21 @@ impl Bridge {
                 namespace,
                 kind,
                 name,
-            } => self.workload_changed(&namespace, kind, &name).await,
+            } => self.workload_changed(namespace, kind, name).await,
             Change::Config {
                 namespace,
                 kind,
                 name,
-            } => self.config_changed(&namespace, kind, &name),
+            } => self.config_changed(namespace, kind, name),
         }
     }
 
-    async fn canary_applied(&mut self, canary: &Canary) {
+    async fn canary_applied(&mut self, canary: &Arc<Canary>) {
         let key = key_of(canary);
         self.count(&key, true);
+        self.index_uses(&key, canary);
         let has_finalizer = canary.finalizers().iter().any(|f| f == FINALIZER);
         if canary.meta().deletion_timestamp.is_some() {
-            self.forget(&key);
             if has_finalizer && self.finalizing.insert(key.clone()) {
                 let (ctx, canary, finalizing) =
                     (self.ctx.clone(), canary.clone(), self.finalizing.clone());
@@ -117,26 +128,29 @@ impl Bridge {
                     finalize::run(&ctx, &canary).await;
                     finalizing.remove(&key);
                 });
+            } else if !has_finalizer {
+                self.forget(&key);
             }
             return;
         }
-        if let Err(err) = finalize::sync_finalizer(&self.ctx.clients, canary).await {
-            tracing::warn!(canary = %key, error = %err, "updating the finalizer");
-        }
+        let (clients, c) = (self.ctx.clients.clone(), canary.clone());
+        self.outbox.send(&key, async move {
+            if let Err(err) = finalize::sync_finalizer(&clients, &c).await {
+                tracing::warn!(canary = %key_of(&c), error = %err, "updating the finalizer");
+            }
+        });
         let spec = match validate(canary, &self.ctx.caches, &self.ctx.settings) {
             Ok(spec) => spec,
-            Err(message) => return self.reject(canary, key, message).await,
+            Err(message) => return self.reject(canary, key, message),
         };
         let was_invalid = self.invalid.remove(&key).is_some() || conditions::has_invalid(canary);
-        if was_invalid && let Err(err) = conditions::clear_invalid(&self.ctx.clients, canary).await
-        {
-            tracing::warn!(canary = %key, error = %err, "clearing the invalid condition");
-        }
-        if conditions::needs_initializing(canary) {
-            // Flagger's syncHandler writes Initializing before the first tick.
-            if let Err(err) = conditions::initializing(&self.ctx.clients, canary).await {
-                tracing::warn!(canary = %key, error = %err, "writing the Initializing status");
-            }
+        if was_invalid {
+            let (clients, c) = (self.ctx.clients.clone(), canary.clone());
+            self.outbox.send(&key, async move {
+                if let Err(err) = conditions::clear_invalid(&clients, &c).await {
+                    tracing::warn!(canary = %key_of(&c), error = %err, "clearing the invalid condition");
+                }
+            });
         }
         match self.ctx.registry.upsert(spec).await {
             Ok(outcome) => tracing::debug!(canary = %key, ?outcome, "Synced {key}"),
@@ -146,29 +160,33 @@ impl Bridge {
     }
 
     /// Stops an invalid canary and says why, once per distinct message.
-    async fn reject(&mut self, canary: &Canary, key: CanaryKey, message: String) {
+    fn reject(&mut self, canary: &Arc<Canary>, key: CanaryKey, message: String) {
         self.ctx.registry.delete(&key);
         if self.invalid.get(&key) == Some(&message) {
             return;
         }
         tracing::warn!(canary = %key, "invalid canary spec: {message}");
-        if let Err(err) = self
-            .ctx
-            .events
-            .publish(canary, &Event::warning(&message))
-            .await
-        {
-            tracing::warn!(canary = %key, error = %err, "event not recorded");
-        }
-        if let Err(err) = conditions::set_invalid(&self.ctx.clients, canary, &message).await {
-            tracing::warn!(canary = %key, error = %err, "writing the invalid condition");
-        }
+        let (events, clients, c) = (
+            self.ctx.events.clone(),
+            self.ctx.clients.clone(),
+            canary.clone(),
+        );
+        let text = message.clone();
+        self.outbox.send(&key, async move {
+            let key = key_of(&c);
+            if let Err(err) = events.publish(&c, &Event::warning(&text)).await {
+                tracing::warn!(canary = %key, error = %err, "event not recorded");
+            }
+            if let Err(err) = conditions::set_invalid(&clients, &c, &text).await {
+                tracing::warn!(canary = %key, error = %err, "writing the invalid condition");
+            }
+        });
         self.invalid.insert(key, message);
     }
 
-    fn retry_later(&self, canary: &Canary) {
+    fn retry_later(&self, canary: &Arc<Canary>) {
         let requeue = self.requeue.clone();
-        let canary = Box::new(canary.clone());
+        let canary = canary.clone();
         tokio::spawn(async move {
             tokio::time::sleep(BUSY_RETRY).await;
             let _ = requeue.send(Change::CanaryApplied(canary));
@@ -186,6 +204,8 @@ impl Bridge {
         self.ctx.registry.delete(key);
         self.ctx.events.forget(key);
         self.invalid.remove(key);
+        self.index.remove(key);
+        self.outbox.forget(key);
     }
 
     /// After a relist, drop what was deleted while the watch was down.
@@ -206,49 +226,52 @@ impl Bridge {
         }
     }
 
-    async fn workload_changed(&mut self, namespace: &str, kind: &str, name: &str) {
-        let users: Vec<Arc<Canary>> = self
-            .ctx
-            .caches
-            .canaries
-            .state()
-            .into_iter()
-            .filter(|c| {
-                c.namespace().as_deref() == Some(namespace)
-                    && c.spec.target_ref.kind.as_str() == kind
-                    && c.spec.target_ref.name == name
-            })
-            .collect();
-        for canary in users {
-            self.wake_or_sync(&canary).await;
+    /// Records the target and the configs its pod template references.
+    fn index_uses(&mut self, key: &CanaryKey, canary: &Canary) {
+        let target = target_key(canary);
+        let configs = match (&target, self.ctx.settings.config_tracking) {
+            (Some(target), true) => configs_of(&self.ctx.caches, target),
+            _ => Vec::new(),
+        };
+        self.index.set(key, target, configs);
+    }
+
+    async fn workload_changed(&mut self, namespace: String, kind: &'static str, name: String) {
+        let target = ObjectKey {
+            namespace,
+            kind,
+            name,
+        };
+        for key in self.index.users_of_target(&target) {
+            let Some(canary) = cache::get(&self.ctx.caches.canaries, &key.namespace, &key.name)
+            else {
+                continue;
+            };
+            // The new pod template may mount other configs.
+            self.index_uses(&key, &canary);
+            self.wake_or_sync(&key, &canary).await;
         }
     }
 
-    fn config_changed(&mut self, namespace: &str, kind: ConfigKind, name: &str) {
+    fn config_changed(&mut self, namespace: String, kind: ConfigKind, name: String) {
         if !self.ctx.settings.config_tracking {
             return;
         }
-        for canary in self.ctx.caches.canaries.state() {
-            if canary.namespace().as_deref() != Some(namespace) {
-                continue;
-            }
-            let uses = pod_spec_of(&self.ctx.caches, &canary).is_some_and(|pod| {
-                config::referenced_configs(&pod)
-                    .iter()
-                    .any(|r| r.kind == kind && r.name == name)
-            });
-            if uses {
-                self.wake(&key_of(&canary));
-            }
+        let config = ObjectKey {
+            namespace,
+            kind,
+            name,
+        };
+        for key in self.index.users_of_config(&config) {
+            self.wake(&key);
         }
     }
 
     /// A running actor is told; a canary without one (its target was
     /// missing, say) goes through validation again.
-    async fn wake_or_sync(&mut self, canary: &Canary) {
-        let key = key_of(canary);
-        if self.ctx.registry.addr(&key).is_some() {
-            self.wake(&key);
+    async fn wake_or_sync(&mut self, key: &CanaryKey, canary: &Arc<Canary>) {
+        if self.ctx.registry.addr(key).is_some() {
+            self.wake(key);
         } else {
             self.canary_applied(canary).await;
         }
@@ -277,19 +300,39 @@ impl Bridge {
     }
 }
 
-pub fn key_of(canary: &Canary) -> CanaryKey {
-    CanaryKey::new(canary.namespace().unwrap_or_default(), canary.name_any())
+/// The Canary's target workload, when it is one that has a pod template.
+fn target_key(canary: &Canary) -> Option<TargetKey> {
+    let kind = match canary.spec.target_ref.kind {
+        TargetKind::Deployment => "Deployment",
+        TargetKind::DaemonSet => "DaemonSet",
+        TargetKind::Service => return None,
+    };
+    Some(ObjectKey {
+        namespace: canary.namespace().unwrap_or_default(),
+        kind,
+        name: canary.spec.target_ref.name.clone(),
+    })
 }
 
-/// The pod template of the Canary's target, from the cache.
-fn pod_spec_of(caches: &Caches, canary: &Canary) -> Option<k8s_openapi::api::core::v1::PodSpec> {
-    let ns = canary.namespace().unwrap_or_default();
-    let name = &canary.spec.target_ref.name;
-    match canary.spec.target_ref.kind {
-        TargetKind::Deployment => cache::get(&caches.deployments, &ns, name)
+/// The ConfigMaps and Secrets the target's cached pod template references.
+fn configs_of(caches: &Caches, target: &TargetKey) -> Vec<ConfigKey> {
+    let (ns, name) = (&target.namespace, &target.name);
+    let pod = match target.kind {
+        "Deployment" => cache::get(&caches.deployments, ns, name)
             .and_then(|d| d.spec.as_ref()?.template.spec.clone()),
-        TargetKind::DaemonSet => cache::get(&caches.daemonsets, &ns, name)
+        "DaemonSet" => cache::get(&caches.daemonsets, ns, name)
             .and_then(|d| d.spec.as_ref()?.template.spec.clone()),
-        TargetKind::Service => None,
-    }
+        _ => None,
+    };
+    pod.map(|pod| {
+        config::referenced_configs(&pod)
+            .into_iter()
+            .map(|r| ObjectKey {
+                namespace: ns.clone(),
+                kind: r.kind,
+                name: r.name,
+            })
+            .collect()
+    })
+    .unwrap_or_default()
 }

@@ -1,29 +1,18 @@
-//! Status writes the operator makes outside a tick: `Initializing` for a
-//! new Canary (as Flagger's syncHandler does) and the `Valid` condition
-//! that explains why a Canary is not being driven.
+//! The `Valid` condition, which explains why a Canary is not being driven.
+//! The bridge is its one writer: an invalid Canary has no actor, and every
+//! other status field is written by the canary's actor alone.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use serin_actors::model::status::Phase;
 
 use super::bridge::key_of;
 use crate::api::Canary;
-use crate::api::canary::{
-    CanaryCondition, CanaryConditionType, CanaryPhase, CanaryStatus, ConditionStatus,
-};
+use crate::api::canary::{CanaryCondition, CanaryConditionType, CanaryStatus, ConditionStatus};
 use crate::k8s::KubeClients;
-use crate::k8s::status::{KubeStatus, promoted_condition};
+use crate::k8s::status::KubeStatus;
 
 /// The reason on a `Valid=False` condition.
 pub const INVALID_REASON: &str = "InvalidSpec";
-
-/// A Canary Flagger would still have to initialise.
-pub fn needs_initializing(canary: &Canary) -> bool {
-    canary
-        .status
-        .as_ref()
-        .is_none_or(|s| s.promoted_condition().is_none())
-}
 
 pub fn has_invalid(canary: &Canary) -> bool {
     conditions(canary).any(|c| c.type_ == CanaryConditionType::Valid)
@@ -34,29 +23,6 @@ fn conditions(canary: &Canary) -> impl Iterator<Item = &CanaryCondition> {
         .status
         .iter()
         .flat_map(|s| s.conditions.iter().flatten())
-}
-
-/// `phase: Initializing` with its `Promoted` condition.
-pub async fn initializing(clients: &KubeClients, canary: &Canary) -> Result<(), kube::Error> {
-    let old = canary.status.clone();
-    let mut new = old.clone().unwrap_or_default();
-    let now = Timestamp::now();
-    let kind = canary.spec.target_ref.kind.as_str();
-    let (status, message) = promoted_condition(Phase::Initializing, kind);
-    new.phase = Some(CanaryPhase::Initializing);
-    new.last_transition_time = Some(Time(now));
-    upsert(
-        &mut new,
-        CanaryCondition {
-            type_: CanaryConditionType::Promoted,
-            status,
-            reason: CanaryPhase::Initializing.as_str().to_string(),
-            message: Some(message),
-            last_update_time: Some(Time(now)),
-            last_transition_time: Some(Time(now)),
-        },
-    );
-    KubeStatus::write(clients, &key_of(canary), &new, old.as_ref(), false).await
 }
 
 /// `Valid=False` with the problem as its message.

@@ -1,5 +1,6 @@
 //! `revertOnDeletion`: the finalizer `finalizer.flagger.app`, and what
-//! deleting such a Canary does (Flagger's `finalizer.go`): the target gets
+//! deleting such a Canary does (Flagger's `finalizer.go`): the canary's
+//! actor writes `Terminating` (it is the status' one writer), the target gets
 //! its replicas back, the apex Service its selector, then the finalizer goes.
 
 use std::time::Duration;
@@ -8,11 +9,11 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use serin_actors::events::Event;
+use serin_actors::registry::RegistryError;
 
 use super::bridge::{Context, key_of};
 use crate::api::Canary;
-use crate::api::canary::{CanaryPhase, TargetKind};
-use crate::k8s::status::KubeStatus;
+use crate::api::canary::TargetKind;
 use crate::k8s::{KubeClients, cache};
 
 pub const FINALIZER: &str = "finalizer.flagger.app";
@@ -81,25 +82,22 @@ pub async fn run(ctx: &Context, canary: &Canary) {
 enum FinalizeError {
     #[error(transparent)]
     Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Terminate(RegistryError),
     #[error("{0}")]
     Workload(String),
 }
 
 async fn finalize(ctx: &Context, canary: &Canary) -> Result<(), FinalizeError> {
     let key = key_of(canary);
-    let phase = canary
-        .status
-        .as_ref()
-        .map(|s| s.phase())
-        .unwrap_or_default();
-    if phase != CanaryPhase::Terminating {
-        let old = canary.status.clone();
-        let mut new = old.clone().unwrap_or_default();
-        new.phase = Some(CanaryPhase::Terminating);
-        new.canary_weight = Some(0);
-        new.iterations = Some(0);
-        KubeStatus::write(&ctx.clients, &key, &new, old.as_ref(), true).await?;
-        publish(ctx, canary, format!("Terminating canary {key}")).await;
+    match ctx.registry.terminate(&key).await {
+        Ok(()) => {}
+        // An invalid Canary has no actor, so nobody drove it: nothing to
+        // record but the revert.
+        Err(RegistryError::Unknown(_)) => {
+            tracing::info!(canary = %key, "no actor to write Terminating (the canary was never driven)");
+        }
+        Err(err) => return Err(FinalizeError::Terminate(err)),
     }
     ctx.workload
         .finalize(canary)

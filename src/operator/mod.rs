@@ -5,6 +5,8 @@
 pub mod bridge;
 pub mod conditions;
 pub mod finalize;
+pub mod index;
+pub mod outbox;
 pub mod validate;
 pub mod watch;
 
@@ -164,7 +166,7 @@ async fn work(
         settings.clone(),
     ));
     let instance = hostname();
-    let events = KubeEvents::new(clients.clone(), caches.clone(), instance);
+    let events = KubeEvents::new(clients.clone(), instance);
     let status = Arc::new(KubeStatus::new(
         clients.clone(),
         caches.clone(),

@@ -2,6 +2,8 @@
 //! each problem becomes one message for a Warning event and the status
 //! condition, and the other canaries carry on.
 
+use std::sync::Arc;
+
 use kube::{Resource, ResourceExt};
 use serin_actors::model::spec::CanarySpec;
 
@@ -15,7 +17,7 @@ use crate::settings::Settings;
 
 /// Checks a Canary and maps it to the core spec.
 pub fn validate(
-    canary: &Canary,
+    canary: &Arc<Canary>,
     caches: &Caches,
     settings: &Settings,
 ) -> Result<CanarySpec, String> {
@@ -220,7 +222,7 @@ mod tests {
     }
 
     fn refused(canary: &Canary, caches: &Caches, settings: &Settings) -> String {
-        match validate(canary, caches, settings) {
+        match validate(&Arc::new(canary.clone()), caches, settings) {
             Ok(spec) => panic!("{} was accepted: {spec:?}", canary.name_any()),
             Err(msg) => msg,
         }
@@ -236,8 +238,16 @@ mod tests {
         let c = canary(
             "    metrics:\n      - name: request-success-rate\n        interval: 1m\n        thresholdRange:\n          min: 99\n",
         );
-        let spec = validate(&c, &caches(&[], &["podinfo"], &[]), &settings(false)).unwrap();
-        assert_eq!(spec, canary_spec(&c, "kubernetes").unwrap());
+        let spec = validate(
+            &Arc::new(c.clone()),
+            &caches(&[], &["podinfo"], &[]),
+            &settings(false),
+        )
+        .unwrap();
+        assert_eq!(
+            spec,
+            canary_spec(&Arc::new(c.clone()), "kubernetes").unwrap()
+        );
         assert_eq!(
             (spec.name.as_str(), spec.namespace.as_str()),
             ("podinfo", NS)
@@ -266,7 +276,12 @@ mod tests {
     #[test]
     fn a_daemonset_target_is_found() {
         let c = canary_with("podinfo-ds", "DaemonSet", "podinfo-ds", "", "");
-        let spec = validate(&c, &caches(&[], &[], &["podinfo-ds"]), &settings(false)).unwrap();
+        let spec = validate(
+            &Arc::new(c.clone()),
+            &caches(&[], &[], &["podinfo-ds"]),
+            &settings(false),
+        )
+        .unwrap();
         assert_eq!(spec.target.kind, "DaemonSet");
         assert_eq!(spec.target.name, "podinfo-ds");
     }
@@ -318,7 +333,7 @@ mod tests {
         let older = at("first", "2024-01-01T00:00:00Z");
         let newer = at("second", "2024-02-01T00:00:00Z");
         let caches = caches(&[older.clone(), newer.clone()], &["podinfo"], &[]);
-        assert!(validate(&older, &caches, &settings(false)).is_ok());
+        assert!(validate(&Arc::new(older.clone()), &caches, &settings(false)).is_ok());
         let msg = refused(&newer, &caches, &settings(false));
         assert_eq!(
             msg,
@@ -328,13 +343,13 @@ mod tests {
         // A Canary on another target is not affected.
         let other = canary_with("third", "Deployment", "other", "", "");
         let with_other = self::caches(&[older.clone(), other.clone()], &["podinfo", "other"], &[]);
-        assert!(validate(&other, &with_other, &settings(false)).is_ok());
+        assert!(validate(&Arc::new(other.clone()), &with_other, &settings(false)).is_ok());
 
         // An older Canary being deleted hands the target over.
         let mut deleting = older.clone();
         deleting.metadata.deletion_timestamp = newer.metadata.creation_timestamp.clone();
         let caches = self::caches(&[deleting, newer.clone()], &["podinfo"], &[]);
-        assert!(validate(&newer, &caches, &settings(false)).is_ok());
+        assert!(validate(&Arc::new(newer.clone()), &caches, &settings(false)).is_ok());
     }
 
     #[test]
@@ -388,16 +403,16 @@ mod tests {
         for ns in ["", empty, same.as_str()] {
             for c in [template(ns), alert(ns), upstream(ns)] {
                 assert!(
-                    validate(&c, &caches, &blocked).is_ok(),
+                    validate(&Arc::new(c.clone()), &caches, &blocked).is_ok(),
                     "{:?} is accepted with namespace {ns:?}: {:?}",
                     c.spec,
-                    validate(&c, &caches, &blocked)
+                    validate(&Arc::new(c.clone()), &caches, &blocked)
                 );
             }
         }
         // Without the flag, other namespaces are fine.
         for c in [template(other), alert(other), upstream(other)] {
-            assert!(validate(&c, &caches, &settings(false)).is_ok());
+            assert!(validate(&Arc::new(c.clone()), &caches, &settings(false)).is_ok());
         }
     }
 

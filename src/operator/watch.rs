@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::ByteString;
@@ -28,8 +29,8 @@ use crate::workload::config;
 /// What the bridge hears from the watches.
 #[derive(Debug, Clone)]
 pub enum Change {
-    CanaryApplied(Box<Canary>),
-    CanaryDeleted(Box<Canary>),
+    CanaryApplied(Arc<Canary>),
+    CanaryDeleted(Arc<Canary>),
     /// The Canary watch relisted: drop canaries the store no longer has.
     CanariesRelisted,
     /// A Deployment or DaemonSet's spec changed (new generation).
@@ -58,10 +59,10 @@ pub fn start(
         let changes = changes.clone();
         move |event: &Event<Canary>| match event {
             Event::Apply(c) | Event::InitApply(c) => {
-                let _ = changes.send(Change::CanaryApplied(Box::new(c.clone())));
+                let _ = changes.send(Change::CanaryApplied(Arc::new(c.clone())));
             }
             Event::Delete(c) => {
-                let _ = changes.send(Change::CanaryDeleted(Box::new(c.clone())));
+                let _ = changes.send(Change::CanaryDeleted(Arc::new(c.clone())));
             }
             Event::InitDone => {
                 let _ = changes.send(Change::CanariesRelisted);

@@ -8,15 +8,13 @@ use serin_actors::model::observe::Routes;
 use serin_actors::ports::{PortFuture, RouterPort, Target};
 use tokio::time::Instant;
 
-use crate::k8s::{Caches, cache};
-
-pub struct KubernetesRouter {
-    caches: Caches,
-}
+/// Stateless: the routes follow the status the step started from.
+#[derive(Default)]
+pub struct KubernetesRouter;
 
 impl KubernetesRouter {
-    pub fn new(caches: Caches) -> KubernetesRouter {
-        KubernetesRouter { caches }
+    pub fn new() -> KubernetesRouter {
+        KubernetesRouter
     }
 }
 
@@ -39,14 +37,8 @@ impl RouterPort for KubernetesRouter {
     }
 
     fn get_routes(&self, target: &Target, _deadline: Instant) -> PortFuture<Routes> {
-        let iterations = cache::get(
-            &self.caches.canaries,
-            &target.key.namespace,
-            &target.key.name,
-        )
-        .and_then(|c| c.status.as_ref().map(|s| s.iterations()))
-        .unwrap_or(0);
-        async move { Ok(routes_for(iterations)) }.boxed()
+        let routes = routes_for(target.iterations);
+        async move { Ok(routes) }.boxed()
     }
 }
 

@@ -31,7 +31,7 @@ impl Routers {
     /// `ingress_annotations_prefix` is `-ingress-annotations-prefix`.
     pub fn new(caches: Caches, clients: KubeClients, ingress_annotations_prefix: &str) -> Routers {
         Routers {
-            kubernetes: Arc::new(kubernetes::KubernetesRouter::new(caches.clone())),
+            kubernetes: Arc::new(kubernetes::KubernetesRouter::new()),
             nginx: Arc::new(nginx::NginxRouter::new(
                 clients,
                 caches,

@@ -15,11 +15,12 @@ use crate::k8s::write as k8s_write;
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::Value;
 use serin_actors::model::observe::Routes;
-use serin_actors::ports::{CanaryKey, PortError, PortFuture, RouterPort, Target};
+use serin_actors::ports::{PortError, PortFuture, RouterPort, Target};
 use tokio::time::Instant;
 
 use crate::api::Canary;
 use crate::api::canary::DeploymentStrategy;
+use crate::api::canary::key_of;
 use crate::k8s::{Caches, KubeClients, cache};
 use crate::workload::metadata::canary_ref;
 
@@ -113,13 +114,15 @@ impl NginxRouter {
     }
 }
 
-fn canary_of(caches: &Caches, key: &CanaryKey) -> Result<Arc<Canary>, NginxError> {
-    cache::get(&caches.canaries, &key.namespace, &key.name).ok_or_else(|| {
-        NginxError::CanaryNotFound {
-            name: key.name.clone(),
-            namespace: key.namespace.clone(),
-        }
-    })
+/// The Canary the actor decided on (the step's source object).
+fn canary_of(target: &Target) -> Result<Arc<Canary>, NginxError> {
+    target
+        .source
+        .get::<Canary>()
+        .ok_or_else(|| NginxError::CanaryNotFound {
+            name: target.key.name.clone(),
+            namespace: target.key.namespace.clone(),
+        })
 }
 
 fn ingress_ref(canary: &Canary) -> Result<&str, NginxError> {
@@ -147,16 +150,16 @@ fn ab_of(canary: &Canary) -> Option<AbRule> {
 pub fn plan_reconcile(
     caches: &Caches,
     keys: &Keys,
-    key: &CanaryKey,
+    canary: &Canary,
 ) -> Result<Option<Write>, NginxError> {
-    let canary = canary_of(caches, key)?;
+    let key = key_of(canary);
     let ns = key.namespace.as_str();
-    let source = ingress_ref(&canary)?;
+    let source = ingress_ref(canary)?;
     let user = ingress_of(caches, ns, source)?;
     let desired = Desired::build(&user, canary.spec.service_name(), keys)?;
     let name = canary_ingress_name(source);
     let Some(current) = cache::get(&caches.ingresses, ns, &name) else {
-        let owner = canary_ref(&canary).ok_or_else(|| NginxError::CanaryWithoutUid {
+        let owner = canary_ref(canary).ok_or_else(|| NginxError::CanaryWithoutUid {
             name: key.name.clone(),
             namespace: key.namespace.clone(),
         })?;
@@ -172,22 +175,22 @@ pub fn plan_reconcile(
 pub fn plan_routes(
     caches: &Caches,
     keys: &Keys,
-    key: &CanaryKey,
+    canary: &Canary,
     routes: Routes,
 ) -> Result<Option<Write>, NginxError> {
-    let canary = canary_of(caches, key)?;
-    let name = canary_ingress_name(ingress_ref(&canary)?);
+    let key = key_of(canary);
+    let name = canary_ingress_name(ingress_ref(canary)?);
     let current = ingress_of(caches, &key.namespace, &name)?;
-    let wanted = route_annotations(keys, ab_of(&canary).as_ref(), routes.canary);
+    let wanted = route_annotations(keys, ab_of(canary).as_ref(), routes.canary);
     Ok(routes_patch(&current, &wanted, keys).map(|patch| Write::Patch { name, patch }))
 }
 
 /// Flagger's `GetRoutes`, from the cached clone.
-pub fn current_routes(caches: &Caches, keys: &Keys, key: &CanaryKey) -> Result<Routes, NginxError> {
-    let canary = canary_of(caches, key)?;
-    let name = canary_ingress_name(ingress_ref(&canary)?);
+pub fn current_routes(caches: &Caches, keys: &Keys, canary: &Canary) -> Result<Routes, NginxError> {
+    let key = key_of(canary);
+    let name = canary_ingress_name(ingress_ref(canary)?);
     let current = ingress_of(caches, &key.namespace, &name)?;
-    let ab = ab_of(&canary).is_some();
+    let ab = ab_of(canary).is_some();
     read_routes(current.metadata.annotations.as_ref(), keys, ab)
 }
 
@@ -253,7 +256,8 @@ impl RouterPort for NginxRouter {
     fn reconcile(&self, target: &Target, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
         run(deadline, async move {
-            match plan_reconcile(&inner.caches, &inner.keys, &target.key)? {
+            let canary = canary_of(&target)?;
+            match plan_reconcile(&inner.caches, &inner.keys, &canary)? {
                 Some(Write::Patch { name, patch }) => {
                     let what = format!("{name}.{}", target.key.namespace);
                     inner.write(&target, Write::Patch { name, patch }).await?;
@@ -269,7 +273,8 @@ impl RouterPort for NginxRouter {
     fn set_routes(&self, target: &Target, routes: Routes, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
         run(deadline, async move {
-            match plan_routes(&inner.caches, &inner.keys, &target.key, routes)? {
+            let canary = canary_of(&target)?;
+            match plan_routes(&inner.caches, &inner.keys, &canary, routes)? {
                 Some(write) => inner.write(&target, write).await,
                 None => Ok(()),
             }
@@ -277,9 +282,10 @@ impl RouterPort for NginxRouter {
     }
 
     fn get_routes(&self, target: &Target, deadline: Instant) -> PortFuture<Routes> {
-        let (inner, key) = (self.inner.clone(), target.key.clone());
+        let (inner, target) = (self.inner.clone(), target.clone());
         run(deadline, async move {
-            current_routes(&inner.caches, &inner.keys, &key)
+            let canary = canary_of(&target)?;
+            current_routes(&inner.caches, &inner.keys, &canary)
         })
     }
 }

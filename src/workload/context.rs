@@ -93,14 +93,18 @@ pub(super) fn now() -> Timestamp {
 }
 
 impl Inner {
+    /// The workload of the Canary the step decided on (its source object,
+    /// never a newer or older copy from the cache).
     pub(super) fn target_context(&self, target: &Target) -> Result<Ctx, WorkloadError> {
         let key = &target.key;
-        let canary = get(&self.caches.canaries, &key.namespace, &key.name).ok_or_else(|| {
-            WorkloadError::CanaryNotFound {
-                name: key.name.clone(),
-                namespace: key.namespace.clone(),
-            }
-        })?;
+        let canary =
+            target
+                .source
+                .get::<Canary>()
+                .ok_or_else(|| WorkloadError::CanaryNotFound {
+                    name: key.name.clone(),
+                    namespace: key.namespace.clone(),
+                })?;
         let client = self.clients.for_priority(target.priority).clone();
         self.context(canary, &target.target.kind, &target.target.name, client)
     }

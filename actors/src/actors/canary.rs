@@ -31,7 +31,7 @@ use super::{Services, Stats};
 use crate::events::{Event, text};
 use crate::model::spec::CanarySpec;
 use crate::model::status::{CanaryStatus, Phase};
-use crate::ports::CanaryKey;
+use crate::ports::{CanaryKey, PortError};
 
 /// Panics in a row that restart the actor at once; more back off.
 pub const PANICS_BEFORE_BACKOFF: u32 = 3;
@@ -70,6 +70,11 @@ pub struct TargetChanged;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
+
+/// The Canary is being deleted: stop stepping and persist `Terminating`.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::ports::PortError>")]
+pub struct Terminate;
 
 /// Snapshot of the actor, for inspection and tests.
 #[derive(Message)]
@@ -120,15 +125,25 @@ pub struct CanaryActor {
     /// The target or spec changed after the current step started; if the
     /// run ends before a tick has seen it, the actor steps once more.
     unseen_change: bool,
+    /// No status was ever persisted for this Canary: write `Initializing`
+    /// first, as Flagger's sync does before the first tick.
+    unpersisted: bool,
+    /// Deleting: no more steps.
+    terminating: bool,
+    /// Who waits for the Terminating status to be written.
+    terminated: Vec<tokio::sync::oneshot::Sender<Result<(), PortError>>>,
 }
 
 impl CanaryActor {
-    /// `status` is the last persisted one (default for a new Canary).
-    pub fn new(spec: Arc<CanarySpec>, status: CanaryStatus, services: Services) -> Self {
+    /// `status` is the last persisted one (`None` for a new Canary).
+    pub fn new(spec: Arc<CanarySpec>, status: Option<CanaryStatus>, services: Services) -> Self {
         CanaryActor {
             key: CanaryKey::of(&spec),
             spec,
-            status,
+            unpersisted: status.is_none(),
+            terminating: false,
+            terminated: Vec::new(),
+            status: status.unwrap_or_default(),
             services,
             timer: None,
             in_flight: false,
@@ -162,6 +177,9 @@ impl CanaryActor {
     }
 
     fn request_step(&mut self, cause: Cause, ctx: &mut Context<Self>) {
+        if self.terminating {
+            return;
+        }
         if self.in_flight {
             match cause {
                 Cause::Timer => Stats::bump(&self.services.stats.skipped_ticks),
@@ -196,6 +214,16 @@ impl CanaryActor {
 
     fn finish_step(&mut self, result: Result<StepDone, StepError>, ctx: &mut Context<Self>) {
         self.in_flight = false;
+        if self.terminating {
+            if let Ok(StepDone {
+                persisted: Some(status),
+                ..
+            }) = result
+            {
+                self.status = status;
+            }
+            return self.write_terminating(ctx);
+        }
         match result {
             Ok(done) => {
                 if let Some(status) = done.persisted {
@@ -317,6 +345,68 @@ impl CanaryActor {
         }));
     }
 
+    /// A Canary nobody wrote a status for yet gets `Initializing` (with its
+    /// `Promoted` condition) before its first step.
+    fn write_initializing(&mut self, ctx: &mut Context<Self>) {
+        self.status.phase = Phase::Initializing;
+        self.status.last_transition_time = Some(self.services.clock.now());
+        let (services, key, status) =
+            (self.services.clone(), self.key.clone(), self.status.clone());
+        let write = async move {
+            let deadline = Instant::now() + services.config.call_timeout;
+            services.status.persist(&key, &status, deadline).await
+        };
+        ctx.wait(write.into_actor(self).map(|written, act, ctx| {
+            match written {
+                Ok(()) => act.unpersisted = false,
+                // The first step writes a status anyway once it decides.
+                Err(err) => {
+                    tracing::warn!(canary = %act.key, error = %err, "writing the Initializing status");
+                }
+            }
+            act.request_step(Cause::Wake, ctx);
+        }));
+    }
+
+    /// Persists `Terminating` (weight and iterations back to 0) with its
+    /// event, once, and answers whoever asked.
+    fn write_terminating(&mut self, ctx: &mut Context<Self>) {
+        let already = self.status.phase == Phase::Terminating;
+        let mut status = self.status.clone();
+        status.phase = Phase::Terminating;
+        status.canary_weight = 0;
+        status.iterations = 0;
+        status.last_transition_time = Some(self.services.clock.now());
+        let (services, key) = (self.services.clone(), self.key.clone());
+        let source = self.spec.source.clone();
+        let write = async move {
+            if already {
+                return Ok(None);
+            }
+            let deadline = Instant::now() + services.config.call_timeout;
+            services.status.persist(&key, &status, deadline).await?;
+            let event = Event::normal(format!("Terminating canary {key}"));
+            if let Err(err) = services
+                .events
+                .record(&key, &source, &event, deadline)
+                .await
+            {
+                tracing::warn!(canary = %key, error = %err, "event not recorded");
+            }
+            Ok(Some(status))
+        };
+        ctx.wait(write.into_actor(self).map(|written, act, _| {
+            let answer = written.map(|status| {
+                if let Some(status) = status {
+                    act.status = status;
+                }
+            });
+            for reply in act.terminated.drain(..) {
+                let _ = reply.send(answer.clone());
+            }
+        }));
+    }
+
     /// Writes the status held now (outside a step: the stall condition).
     fn persist(&self, ctx: &mut Context<Self>) {
         let (services, key, status) =
@@ -334,10 +424,12 @@ impl CanaryActor {
 
     fn record(&self, event: Event, ctx: &mut Context<Self>) {
         let (services, key) = (self.services.clone(), self.key.clone());
+        let source = self.spec.source.clone();
         ctx.spawn(
             async move {
                 let deadline = Instant::now() + services.config.call_timeout;
-                if let Err(err) = services.events.record(&key, &event, deadline).await {
+                let recorded = services.events.record(&key, &source, &event, deadline);
+                if let Err(err) = recorded.await {
                     tracing::warn!(canary = %key, error = %err, message = %event.message, "event not recorded");
                 }
             }
@@ -379,6 +471,7 @@ impl Actor for CanaryActor {
         ctx.set_mailbox_capacity(64);
         match self.restart.take() {
             Some(restart) => self.resume(restart, ctx),
+            None if self.unpersisted => self.write_initializing(ctx),
             // One step at start: initialises a new Canary, resumes a rebuilt one.
             None => self.request_step(Cause::Wake, ctx),
         }
@@ -432,6 +525,31 @@ impl Handler<Shutdown> for CanaryActor {
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+impl Handler<Terminate> for CanaryActor {
+    type Result = actix::ResponseFuture<Result<(), PortError>>;
+
+    fn handle(&mut self, _: Terminate, ctx: &mut Context<Self>) -> Self::Result {
+        self.terminating = true;
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer.handle);
+        }
+        if let Some(retry) = self.retry.take() {
+            ctx.cancel_future(retry);
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.terminated.push(reply);
+        // A step in flight persists first; the Terminating write follows it.
+        if !self.in_flight {
+            self.write_terminating(ctx);
+        }
+        Box::pin(async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(PortError::Unavailable("the canary's actor stopped".into()))
+            })
+        })
     }
 }
 

@@ -32,7 +32,9 @@ use crate::ports::{
     WorkloadPort,
 };
 
-pub use canary::{CanaryActor, CanaryState, GetState, Shutdown, SpecChanged, TargetChanged};
+pub use canary::{
+    CanaryActor, CanaryState, GetState, Shutdown, SpecChanged, TargetChanged, Terminate,
+};
 pub use fair::FairQueue;
 pub use histogram::Histogram;
 pub use shared::{CallOptions, PortActor, PortLimits, Shared};

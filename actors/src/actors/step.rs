@@ -144,7 +144,7 @@ pub(crate) async fn run(
     let started = Instant::now();
     let step = Step {
         services: &services,
-        target: Target::of(&spec),
+        target: Target::of(&spec, &status),
         started,
         queue_deadline: started + services.config.step_timeout,
     };
@@ -316,6 +316,7 @@ async fn answer(
                 Some(metric) => {
                     let query = MetricQuery {
                         key: key.clone(),
+                        source: spec.source.clone(),
                         target: spec.target.clone(),
                         provider: spec.metrics_provider.clone(),
                         metric: metric.clone(),
@@ -335,9 +336,12 @@ async fn answer(
         }
         CheckRequest::MetricProviders => {
             let (key, metrics) = (key.clone(), spec.analysis.metrics.clone());
+            let source = spec.source.clone();
             let port = &step.services.metrics;
             let result = match step
-                .call(port, move |p, d| p.providers_available(&key, &metrics, d))
+                .call(port, move |p, d| {
+                    p.providers_available(&key, &source, &metrics, d)
+                })
                 .await
             {
                 Ok(result) => result,
@@ -566,7 +570,11 @@ async fn post_rollout(step: &Step<'_>, spec: &CanarySpec, outcome: &TickOutcome,
 async fn record(services: &Services, spec: &CanarySpec, status: &CanaryStatus, event: &Event) {
     let key = CanaryKey::of(spec);
     let deadline = Instant::now() + services.config.call_timeout;
-    if let Err(err) = services.events.record(&key, event, deadline).await {
+    if let Err(err) = services
+        .events
+        .record(&key, &spec.source, event, deadline)
+        .await
+    {
         tracing::warn!(canary = %key, error = %err, message = %event.message, "event not recorded");
     }
     // Event webhooks are fire-and-forget: their answer changes nothing.

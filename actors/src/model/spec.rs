@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::source::Source;
 use crate::duration::parse_go_duration;
 
 /// Flagger's `totalWeight`: weights always add up to this.
@@ -30,6 +31,9 @@ pub struct CanarySpec {
     pub progress_deadline_seconds: Option<i32>,
     pub skip_analysis: bool,
     pub suspend: bool,
+    /// The object this spec was read from, for the adapters.
+    #[serde(skip)]
+    pub source: Source,
 }
 
 /// `spec.targetRef`.

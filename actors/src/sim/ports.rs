@@ -9,6 +9,7 @@ use tokio::time::{Instant, sleep};
 use super::{SimCanary, SimCluster, State, lock};
 use crate::events::Event;
 use crate::model::observe::{MetricAnswer, Readiness, Revision, Routes, WebhookAnswer};
+use crate::model::source::Source;
 use crate::model::spec::{Builtin, MetricSource, MetricSpec};
 use crate::model::status::CanaryStatus;
 use crate::ports::{
@@ -268,6 +269,7 @@ impl MetricsPort for SimCluster {
     fn providers_available(
         &self,
         _key: &CanaryKey,
+        _source: &Source,
         _metrics: &[MetricSpec],
         _deadline: Instant,
     ) -> PortFuture<Result<(), String>> {
@@ -339,7 +341,13 @@ impl StatusStore for SimCluster {
 }
 
 impl EventSink for SimCluster {
-    fn record(&self, key: &CanaryKey, event: &Event, _deadline: Instant) -> PortFuture<()> {
+    fn record(
+        &self,
+        key: &CanaryKey,
+        _source: &Source,
+        event: &Event,
+        _deadline: Instant,
+    ) -> PortFuture<()> {
         let (state, key, event) = (self.state.clone(), key.clone(), event.clone());
         async move { on_canary(&state, &key, |c| c.events.push(event)) }.boxed()
     }

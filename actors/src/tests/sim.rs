@@ -55,6 +55,7 @@ pub fn podinfo(analysis: AnalysisSpec) -> CanarySpec {
         progress_deadline_seconds: None,
         skip_analysis: false,
         suspend: false,
+        source: Default::default(),
     }
 }
 

@@ -19,6 +19,12 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The core's key of a Canary object (`<name>.<namespace>` in logs).
+pub fn key_of(canary: &Canary) -> serin_actors::ports::CanaryKey {
+    use kube::ResourceExt;
+    serin_actors::ports::CanaryKey::new(canary.namespace().unwrap_or_default(), canary.name_any())
+}
+
 /// Flagger's `GetProgressDeadlineSeconds` default.
 pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 

@@ -92,8 +92,13 @@ pub(super) fn caches(canary: Canary, ingresses: Vec<Ingress>) -> Caches {
     caches
 }
 
+/// The Canary a test put in `caches`, as the actor's step carries it.
+pub(super) fn source(caches: &Caches) -> Arc<Canary> {
+    caches.canaries.state()[0].clone()
+}
+
 pub(super) fn created(caches: &Caches) -> Ingress {
-    match plan_reconcile(caches, &keys(), &key()) {
+    match plan_reconcile(caches, &keys(), &source(caches)) {
         Ok(Some(Write::Create(ingress))) => *ingress,
         other => panic!("expected a create, got {other:?}"),
     }
@@ -150,12 +155,12 @@ fn errors_read_like_flaggers() {
 
     let mut no_ref = canary(json!({}));
     no_ref.spec.ingress_ref = None;
-    let err =
-        plan_reconcile(&caches(no_ref, vec![user_ingress()]), &keys(), &key()).expect_err("no ref");
+    let c = caches(no_ref, vec![user_ingress()]);
+    let err = plan_reconcile(&c, &keys(), &source(&c)).expect_err("no ref");
     assert_eq!(err.to_string(), "ingress selector is empty");
 
-    let err =
-        plan_reconcile(&caches(canary(json!({})), vec![]), &keys(), &key()).expect_err("missing");
+    let c = caches(canary(json!({})), vec![]);
+    let err = plan_reconcile(&c, &keys(), &source(&c)).expect_err("missing");
     let text =
         "ingress podinfo.test get query error: ingresses.networking.k8s.io \"podinfo\" not found";
     assert_eq!(err.to_string(), text);
@@ -163,22 +168,37 @@ fn errors_read_like_flaggers() {
     assert!(matches!(port, PortError::NotFound(_)));
     assert_eq!(port.to_string(), text);
 
-    let err = current_routes(
-        &caches(canary(json!({})), vec![user_ingress()]),
-        &keys(),
-        &key(),
-    )
-    .expect_err("no clone");
+    let c = caches(canary(json!({})), vec![user_ingress()]);
+    let err = current_routes(&c, &keys(), &source(&c)).expect_err("no clone");
     assert_eq!(
         err.to_string(),
         "ingress podinfo-canary.test get query error: ingresses.networking.k8s.io \"podinfo-canary\" not found"
     );
+}
 
-    let err = plan_reconcile(&empty(), &keys(), &key()).expect_err("no canary");
-    assert_eq!(
-        PortError::from(err).to_string(),
-        "canary podinfo.test not found"
-    );
+/// The router acts on the Canary the step carries, never on a cache read:
+/// without one it refuses.
+#[tokio::test]
+async fn a_step_without_its_canary_is_refused() {
+    let clients = crate::k8s::client::testing::unreachable();
+    let router = NginxRouter::new(clients, empty(), PREFIX);
+    let target = Target {
+        key: key(),
+        target: serin_actors::model::spec::TargetRef {
+            kind: "Deployment".into(),
+            name: "podinfo".into(),
+        },
+        provider: "nginx".into(),
+        priority: Default::default(),
+        source: Default::default(),
+        iterations: 0,
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let err = router
+        .get_routes(&target, deadline)
+        .await
+        .expect_err("no canary");
+    assert_eq!(err.to_string(), "canary podinfo.test not found");
 }
 
 #[test]
@@ -189,7 +209,10 @@ fn reconcile_keeps_the_weights_and_follows_the_users_ingress() {
         &[("nginx.ingress.kubernetes.io/canary-weight", "30")],
     );
     let c = caches(canary(json!({})), vec![user_ingress(), shifted.clone()]);
-    assert_eq!(plan_reconcile(&c, &keys(), &key()).expect("plan"), None);
+    assert_eq!(
+        plan_reconcile(&c, &keys(), &source(&c)).expect("plan"),
+        None
+    );
 
     let mut user = user_ingress();
     if let Some(rules) = user.spec.as_mut().and_then(|s| s.rules.as_mut()) {
@@ -197,7 +220,8 @@ fn reconcile_keeps_the_weights_and_follows_the_users_ingress() {
     }
     user.metadata.labels = Some(map(&[("app", "podinfo"), ("tier", "web")]));
     let c = caches(canary(json!({})), vec![user, shifted]);
-    let Some(Write::Patch { name, patch }) = plan_reconcile(&c, &keys(), &key()).expect("plan")
+    let Some(Write::Patch { name, patch }) =
+        plan_reconcile(&c, &keys(), &source(&c)).expect("plan")
     else {
         panic!("expected a patch");
     };
@@ -222,7 +246,7 @@ fn reconcile_reverts_edits_but_restores_only_a_missing_canary_switch() {
         a.insert("edited".into(), "by-hand".into());
     }
     let c = caches(canary(json!({})), vec![user_ingress(), clone]);
-    let Some(Write::Patch { patch, .. }) = plan_reconcile(&c, &keys(), &key()).expect("plan")
+    let Some(Write::Patch { patch, .. }) = plan_reconcile(&c, &keys(), &source(&c)).expect("plan")
     else {
         panic!("expected a patch");
     };

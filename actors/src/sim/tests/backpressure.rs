@@ -45,10 +45,11 @@ impl MetricsPort for Faulty {
     fn providers_available(
         &self,
         key: &CanaryKey,
+        source: &crate::model::source::Source,
         metrics: &[MetricSpec],
         deadline: Instant,
     ) -> PortFuture<Result<(), String>> {
-        self.sim.providers_available(key, metrics, deadline)
+        self.sim.providers_available(key, source, metrics, deadline)
     }
 }
 

@@ -203,3 +203,70 @@ async fn a_new_revision_behind_an_unready_primary_is_picked_up_later() {
         "idle costs nothing"
     );
 }
+
+/// A new Canary's first persisted status is `Initializing`, written by its
+/// actor (the status' one writer) before the first step decides anything.
+#[actix::test]
+async fn a_new_canary_is_written_initializing_first() {
+    let h = harness(SimConfig::default(), RuntimeConfig::default());
+    let key = CanaryKey::new("test", "podinfo");
+    h.sim.deploy(&key, "v1");
+    h.registry
+        .upsert(spec("test", "podinfo", analysis(10, 50, 2)))
+        .await
+        .unwrap();
+    sleep(MINUTE).await;
+    let phases: Vec<Phase> = h
+        .sim
+        .canary(&key)
+        .unwrap()
+        .status_log
+        .iter()
+        .map(|s| s.phase)
+        .collect();
+    assert_eq!(phases, [Phase::Initializing, Phase::Initialized]);
+}
+
+/// Deleting a Canary mid-run: its actor stops stepping and writes
+/// `Terminating` (weight and iterations 0) after the step in flight.
+#[actix::test]
+async fn terminate_stops_the_run_and_writes_terminating() {
+    let sim = SimConfig {
+        router_latency: Duration::from_secs(5),
+        ..SimConfig::default()
+    };
+    let h = harness(sim, RuntimeConfig::default());
+    let key = CanaryKey::new("test", "podinfo");
+    start_rollout(&h, &key, spec("test", "podinfo", analysis(10, 50, 2))).await;
+    wait_for(&h, &key, |c| c.routes.canary == 20).await;
+    // Catch a step in flight, so Terminate has to wait for it.
+    for _ in 0..120 {
+        if h.state(&key).await.in_flight {
+            break;
+        }
+        sleep(Duration::from_secs(1)).await;
+    }
+    assert!(h.state(&key).await.in_flight);
+    h.registry.terminate(&key).await.unwrap();
+    let canary = h.sim.canary(&key).unwrap();
+    let last = canary.status_log.last().unwrap().clone();
+    assert_eq!(last.phase, Phase::Terminating);
+    assert_eq!((last.canary_weight, last.iterations), (0, 0));
+    assert!(
+        canary
+            .messages()
+            .contains(&"Terminating canary podinfo.test".to_string())
+    );
+    let writes = canary.status_log.len();
+    let routes = canary.route_log.len();
+    for _ in 0..5 {
+        sleep(MINUTE).await;
+    }
+    let canary = h.sim.canary(&key).unwrap();
+    assert_eq!(canary.status_log.len(), writes, "no status written after");
+    assert_eq!(canary.route_log.len(), routes, "no step after");
+    assert!(!h.state(&key).await.ticking);
+    // Asked again (another watch event): answered, nothing rewritten.
+    h.registry.terminate(&key).await.unwrap();
+    assert_eq!(h.sim.canary(&key).unwrap().status_log.len(), writes);
+}

@@ -28,7 +28,7 @@ fn weights_become_canary_weight_annotations() {
         mirrored: false,
     };
     let Some(Write::Patch { name, patch }) =
-        plan_routes(&c, &keys(), &key(), routes).expect("plan")
+        plan_routes(&c, &keys(), &source(&c), routes).expect("plan")
     else {
         panic!("expected a patch");
     };
@@ -46,7 +46,7 @@ fn weights_become_canary_weight_annotations() {
     );
     // Already at 0: nothing to write.
     assert_eq!(
-        plan_routes(&c, &keys(), &key(), Routes::default()).expect("plan"),
+        plan_routes(&c, &keys(), &source(&c), Routes::default()).expect("plan"),
         None
     );
 }
@@ -109,7 +109,7 @@ fn an_ab_run_at_rest_drops_its_rules_and_shows_weight_zero() {
     );
     let c = caches(ab_canary(), vec![user_ingress(), live]);
     assert_eq!(
-        current_routes(&c, &keys(), &key()).expect("routes"),
+        current_routes(&c, &keys(), &source(&c)).expect("routes"),
         Routes {
             primary: 0,
             canary: 100,
@@ -117,7 +117,7 @@ fn an_ab_run_at_rest_drops_its_rules_and_shows_weight_zero() {
         }
     );
     let Some(Write::Patch { patch, .. }) =
-        plan_routes(&c, &keys(), &key(), Routes::default()).expect("plan")
+        plan_routes(&c, &keys(), &source(&c), Routes::default()).expect("plan")
     else {
         panic!("expected a patch");
     };
