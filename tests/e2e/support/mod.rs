@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod api_cost;
+pub mod audit;
+pub mod fleet;
 pub mod helm;
 pub mod hooks;
 pub mod nginx;
