@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod client;
 pub mod events;
+pub mod interest;
 pub mod leader;
 pub mod limiter;
 pub mod status;

@@ -20,11 +20,13 @@ use super::finalize::{self, FINALIZER};
 use super::index::{ConfigKey, Index, ObjectKey, TargetKey};
 use super::outbox::Outbox;
 use super::validate::validate;
+use super::wants;
 use super::watch::Change;
 use crate::api::Canary;
 use crate::api::canary::TargetKind;
 pub use crate::api::canary::key_of;
 use crate::k8s::events::KubeEvents;
+use crate::k8s::interest::{Interest, Kind, Owner};
 use crate::k8s::{Caches, KubeClients, cache};
 use crate::settings::Settings;
 use crate::telemetry::Recorder;
@@ -34,6 +36,8 @@ use crate::workload::config::{self, ConfigKind};
 /// How often dead actors are rebuilt: a safety net, since a panicking step
 /// restarts its own actor at once.
 const HEAL_EVERY: Duration = Duration::from_secs(5);
+/// The longest a change waits for the objects it needs to be fetched.
+const FILL_WAIT: Duration = Duration::from_secs(30);
 /// Retry delay when a canary's mailbox was full.
 const BUSY_RETRY: Duration = Duration::from_secs(1);
 
@@ -42,6 +46,8 @@ const BUSY_RETRY: Duration = Duration::from_secs(1);
 pub struct Context {
     pub registry: Arc<Registry>,
     pub caches: Caches,
+    /// What the filtered caches keep; its fetches are awaited before acting.
+    pub interest: Arc<Interest>,
     pub settings: Arc<Settings>,
     pub clients: KubeClients,
     pub events: KubeEvents,
@@ -116,6 +122,11 @@ impl Bridge {
     }
 
     async fn canary_applied(&mut self, canary: &Arc<Canary>) {
+        let mut owners = vec![wants::canary_owner(canary)];
+        owners.extend(target_key(canary).map(|t| target_owner(&t)));
+        if self.waits_for_fills(&owners, Change::CanaryApplied(canary.clone())) {
+            return;
+        }
         let key = key_of(canary);
         self.count(&key, true);
         self.index_uses(&key, canary);
@@ -184,6 +195,25 @@ impl Bridge {
         self.invalid.insert(key, message);
     }
 
+    /// When objects `owners` use are still being fetched into the caches,
+    /// replays `change` once they are there and says so.
+    fn waits_for_fills(&self, owners: &[Owner], change: Change) -> bool {
+        if !self.ctx.interest.pending(owners) {
+            return false;
+        }
+        let (interest, requeue, owners) = (
+            self.ctx.interest.clone(),
+            self.requeue.clone(),
+            owners.to_vec(),
+        );
+        tokio::spawn(async move {
+            // Fills give up on their own; the bound only guards the replay.
+            let _ = tokio::time::timeout(FILL_WAIT, interest.settled(&owners)).await;
+            let _ = requeue.send(change);
+        });
+        true
+    }
+
     fn retry_later(&self, canary: &Arc<Canary>) {
         let requeue = self.requeue.clone();
         let canary = canary.clone();
@@ -242,6 +272,14 @@ impl Bridge {
             kind,
             name,
         };
+        let change = Change::Workload {
+            namespace: target.namespace.clone(),
+            kind,
+            name: target.name.clone(),
+        };
+        if self.waits_for_fills(&[target_owner(&target)], change) {
+            return;
+        }
         for key in self.index.users_of_target(&target) {
             let Some(canary) = cache::get(&self.ctx.caches.canaries, &key.namespace, &key.name)
             else {
@@ -312,6 +350,16 @@ fn target_key(canary: &Canary) -> Option<TargetKey> {
         kind,
         name: canary.spec.target_ref.name.clone(),
     })
+}
+
+/// The owner of the configs a target's pod template references.
+fn target_owner(target: &TargetKey) -> Owner {
+    let kind = if target.kind == "DaemonSet" {
+        Kind::DaemonSet
+    } else {
+        Kind::Deployment
+    };
+    wants::workload_owner(kind, &target.namespace, &target.name)
 }
 
 /// The ConfigMaps and Secrets the target's cached pod template references.

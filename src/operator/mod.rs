@@ -4,10 +4,12 @@
 
 pub mod bridge;
 pub mod conditions;
+pub mod filtered;
 pub mod finalize;
 pub mod index;
 pub mod outbox;
 pub mod validate;
+pub mod wants;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -147,7 +149,7 @@ async fn work(
 ) -> Result<(), OperatorError> {
     let (changes_tx, changes_rx) = mpsc::unbounded_channel();
     let mut watches = JoinSet::new();
-    let caches = watch::start(
+    let (caches, interest) = watch::start(
         &clients.routine,
         settings.namespace.as_deref(),
         changes_tx.clone(),
@@ -209,6 +211,7 @@ async fn work(
     let ctx = bridge::Context {
         registry: registry.clone(),
         caches,
+        interest,
         settings,
         clients,
         events,

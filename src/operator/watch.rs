@@ -3,7 +3,7 @@
 //! trimmed to what decisions need: no managedFields, and ConfigMaps and
 //! Secrets keep a checksum instead of their data.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
@@ -21,9 +21,12 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::filtered::Filtered;
+use super::wants;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
 use crate::k8s::Caches;
 use crate::k8s::cache::CHECKSUM_KEY;
+use crate::k8s::interest::{Interest, Kind, Owner, Tracked};
 use crate::workload::config;
 
 /// What the bridge hears from the watches.
@@ -48,40 +51,71 @@ pub enum Change {
 }
 
 /// Starts every watch on `tasks`; the stores fill as the lists arrive.
+///
+/// Canaries, MetricTemplates and AlertProviders are cached whole. The other
+/// kinds keep only what a Canary uses ([`Interest`]), and start in order so
+/// that what they keep is known before their lists arrive: workloads,
+/// services, ingresses and autoscalers once the Canaries are listed, configs
+/// once the workloads (whose pod templates name them) are.
 pub fn start(
     client: &Client,
     namespace: Option<&str>,
     changes: mpsc::UnboundedSender<Change>,
     tasks: &mut JoinSet<()>,
-) -> Caches {
+) -> (Caches, Arc<Interest>) {
     let w = Watcher { client, namespace };
+    let interest = Arc::new(Interest::default());
+    let canaries_listed = tokio::sync::watch::Sender::new(false);
     let canaries = w.spawn(tasks, trim::<Canary>, {
-        let changes = changes.clone();
+        let (changes, interest) = (changes.clone(), interest.clone());
+        let listed = canaries_listed.clone();
+        let mut relisted: Option<HashSet<Owner>> = None;
         move |event: &Event<Canary>| match event {
             Event::Apply(c) | Event::InitApply(c) => {
+                let owner = wants::canary_owner(c);
+                if let Some(live) = relisted.as_mut() {
+                    live.insert(owner.clone());
+                }
+                // Before the bridge hears of it, so it can wait for fills.
+                interest.set(owner, wants::of_canary(c));
                 let _ = changes.send(Change::CanaryApplied(Arc::new(c.clone())));
             }
             Event::Delete(c) => {
+                interest.set(wants::canary_owner(c), BTreeSet::new());
                 let _ = changes.send(Change::CanaryDeleted(Arc::new(c.clone())));
             }
+            Event::Init => relisted = Some(HashSet::new()),
             Event::InitDone => {
+                if let Some(live) = relisted.take() {
+                    interest.retain_canaries(&live);
+                }
+                listed.send_replace(true);
                 let _ = changes.send(Change::CanariesRelisted);
             }
-            Event::Init => {}
         }
     });
-    let deployments = w.spawn(
-        tasks,
+    let deployments = w.filtered(
         trim::<Deployment>,
-        generations(changes.clone(), "Deployment"),
+        workloads(
+            interest.clone(),
+            Kind::Deployment,
+            generations(changes.clone(), "Deployment"),
+            |d: &Deployment| d.spec.as_ref().and_then(|s| s.template.spec.clone()),
+        ),
     );
-    let daemonsets = w.spawn(
-        tasks,
+    let daemonsets = w.filtered(
         trim::<DaemonSet>,
-        generations(changes.clone(), "DaemonSet"),
+        workloads(
+            interest.clone(),
+            Kind::DaemonSet,
+            generations(changes.clone(), "DaemonSet"),
+            |d: &DaemonSet| d.spec.as_ref().and_then(|s| s.template.spec.clone()),
+        ),
     );
-    let configmaps = w.spawn(
-        tasks,
+    let hpas = w.filtered(trim::<HorizontalPodAutoscaler>, |_: &Event<_>| {});
+    let services = w.filtered(trim::<Service>, |_: &Event<Service>| {});
+    let ingresses = w.filtered(trim::<Ingress>, |_: &Event<Ingress>| {});
+    let configmaps = w.filtered(
         |cm: &mut ConfigMap| {
             let sum = config::configmap_checksum(cm);
             cm.data = Some(BTreeMap::from([(CHECKSUM_KEY.to_string(), sum)]));
@@ -90,8 +124,7 @@ pub fn start(
         },
         checksums(changes.clone(), config::ConfigKind::ConfigMap),
     );
-    let secrets = w.spawn(
-        tasks,
+    let secrets = w.filtered(
         |secret: &mut Secret| {
             let sum = config::secret_checksum(secret).unwrap_or_default();
             secret.string_data = None;
@@ -103,7 +136,16 @@ pub fn start(
         },
         checksums(changes, config::ConfigKind::Secret),
     );
-    Caches {
+    interest.connect(HashMap::from([
+        (Kind::Deployment, tracked(&deployments)),
+        (Kind::DaemonSet, tracked(&daemonsets)),
+        (Kind::HorizontalPodAutoscaler, tracked(&hpas)),
+        (Kind::Service, tracked(&services)),
+        (Kind::Ingress, tracked(&ingresses)),
+        (Kind::ConfigMap, tracked(&configmaps)),
+        (Kind::Secret, tracked(&secrets)),
+    ]));
+    let caches = Caches {
         canaries,
         metric_templates: w.spawn(
             tasks,
@@ -111,13 +153,62 @@ pub fn start(
             |_: &Event<MetricTemplate>| {},
         ),
         alert_providers: w.spawn(tasks, trim::<AlertProvider>, |_: &Event<AlertProvider>| {}),
-        deployments,
-        daemonsets,
-        hpas: w.spawn(tasks, trim::<HorizontalPodAutoscaler>, |_: &Event<_>| {}),
-        services: w.spawn(tasks, trim::<Service>, |_: &Event<Service>| {}),
-        ingresses: w.spawn(tasks, trim::<Ingress>, |_: &Event<Ingress>| {}),
-        configmaps,
-        secrets,
+        deployments: deployments.store(),
+        daemonsets: daemonsets.store(),
+        hpas: hpas.store(),
+        services: services.store(),
+        ingresses: ingresses.store(),
+        configmaps: configmaps.store(),
+        secrets: secrets.store(),
+    };
+    let api = w.apis();
+    tasks.spawn(async move {
+        let mut phase = JoinSet::new();
+        // A list that never comes is reported by `ready`.
+        let _ = canaries_listed.subscribe().wait_for(|l| *l).await;
+        phase.spawn(deployments.clone().run(api.of()));
+        phase.spawn(daemonsets.clone().run(api.of()));
+        phase.spawn(hpas.run(api.of()));
+        phase.spawn(services.run(api.of()));
+        phase.spawn(ingresses.run(api.of()));
+        deployments.listed().await;
+        daemonsets.listed().await;
+        phase.spawn(configmaps.run(api.of()));
+        phase.spawn(secrets.run(api.of()));
+        while phase.join_next().await.is_some() {}
+    });
+    (caches, interest)
+}
+
+fn tracked<K>(filtered: &Arc<Filtered<K>>) -> Arc<dyn Tracked>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    filtered.clone()
+}
+
+/// A workload's listener: records the configs its pod template references
+/// as wanted (before `then` may wake a canary), and forgets them with it.
+fn workloads<K: Resource>(
+    interest: Arc<Interest>,
+    kind: Kind,
+    mut then: impl FnMut(&Event<K>) + Send + 'static,
+    pod: impl Fn(&K) -> Option<PodSpec> + Send + 'static,
+) -> impl FnMut(&Event<K>) + Send + 'static {
+    move |event| {
+        match event {
+            Event::Apply(o) | Event::InitApply(o) => {
+                let (ns, name) = id(o);
+                let wants = wants::of_pod(&ns, pod(o).as_ref());
+                interest.set(wants::workload_owner(kind, &ns, &name), wants);
+            }
+            Event::Delete(o) => {
+                let (ns, name) = id(o);
+                interest.set(wants::workload_owner(kind, &ns, &name), BTreeSet::new());
+            }
+            Event::Init | Event::InitDone => {}
+        }
+        then(event);
     }
 }
 
@@ -165,6 +256,34 @@ impl Watcher<'_> {
         }
     }
 
+    /// A watch that keeps only wanted objects; started later with [`Filtered::run`].
+    fn filtered<K, M, F>(&self, modify: M, on_event: F) -> Arc<Filtered<K>>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + Debug
+            + DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+        M: Fn(&mut K) + Send + Sync + 'static,
+        F: FnMut(&Event<K>) + Send + 'static,
+    {
+        let client = self.client.clone();
+        Filtered::new(
+            move |ns| Api::namespaced(client.clone(), ns),
+            modify,
+            on_event,
+        )
+    }
+
+    fn apis(&self) -> Apis {
+        Apis {
+            client: self.client.clone(),
+            namespace: self.namespace.map(str::to_string),
+        }
+    }
+
     /// One watch → modify → reflect → `on_event`, restarted with backoff on errors.
     fn spawn<K, M, F>(&self, tasks: &mut JoinSet<()>, modify: M, mut on_event: F) -> Store<K>
     where
@@ -189,6 +308,24 @@ impl Watcher<'_> {
             K::kind(&()).to_string(),
         ));
         reader
+    }
+}
+
+/// What the delayed watches list: the operator's namespace, or all.
+struct Apis {
+    client: Client,
+    namespace: Option<String>,
+}
+
+impl Apis {
+    fn of<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match &self.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
     }
 }
 
@@ -258,12 +395,8 @@ fn checksums<K: Resource + ChecksumOf>(
         Event::InitApply(o) => {
             seen.insert(id(o), o.checksum());
         }
-        Event::Apply(o) | Event::Delete(o) => {
-            let sum = if matches!(event, Event::Delete(_)) {
-                String::new()
-            } else {
-                o.checksum()
-            };
+        Event::Apply(o) => {
+            let sum = o.checksum();
             if seen.insert(id(o), sum.clone()).as_ref() != Some(&sum) {
                 let (namespace, name) = id(o);
                 let _ = changes.send(Change::Config {
@@ -272,6 +405,15 @@ fn checksums<K: Resource + ChecksumOf>(
                     name,
                 });
             }
+        }
+        Event::Delete(o) => {
+            seen.remove(&id(o));
+            let (namespace, name) = id(o);
+            let _ = changes.send(Change::Config {
+                namespace,
+                kind,
+                name,
+            });
         }
         Event::Init | Event::InitDone => {}
     }
