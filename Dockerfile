@@ -11,7 +11,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin serin \
+    cargo build --release --locked --no-default-features --bin serin \
  && install -D -m 0755 target/release/serin /out/serin
 
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -26,6 +26,7 @@ pub enum Command {
     /// Run the operator (the default when no subcommand is given).
     Operator(Box<OperatorFlags>),
     /// Replay Flagger's NGINX walkthrough on the in-memory simulated cluster.
+    #[cfg(feature = "demo")]
     Demo(DemoFlags),
 }
 
@@ -289,6 +290,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "demo")]
     fn demo_subcommand() {
         let cli = parse(["serin", "demo", "--scenario", "promote"].map(String::from)).unwrap();
         assert!(

@@ -1,8 +1,10 @@
-//! The `serin` binary: the operator (default) and the embedded demo.
+//! The `serin` binary: the operator (default) and, with the default
+//! feature `demo`, the embedded demo.
 
 use std::process::ExitCode;
 
 use serin::cli::{self, Command};
+#[cfg(feature = "demo")]
 use serin::demo::{self, Scenario};
 
 fn main() -> ExitCode {
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        #[cfg(feature = "demo")]
         Some(Command::Demo(flags)) => run_demo(flags),
         Some(Command::Operator(flags)) => operator(&flags),
         None => operator(&cli.operator),
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(feature = "demo")]
 fn run_demo(flags: cli::DemoFlags) -> anyhow::Result<()> {
     if let Some(count) = flags.canaries {
         let system = actix::System::new();

@@ -11,7 +11,8 @@
 #      real time as well;
 #    - at the lowest CPU priority, the release build of `serin` that
 #      tests/readme.rs runs as the README writes it (`cargo run --release --
-#      demo` waits for this build, then finds it fresh).
+#      demo` waits for this build, then finds it fresh), then a check of the
+#      image's build without the demo.
 # 3. Prints where the time went (tests/report-times.py).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -37,7 +38,11 @@ timed() {
 timed "build the tests (debug)" cargo test --workspace --all-targets --all-features --no-run || exit $?
 
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-64}"
-release_build() { nice -n 19 cargo build --release --bin serin >"$report/release-build.log" 2>&1; }
+# Also checks the operator image's build (Dockerfile: no `demo` feature).
+release_build() {
+  nice -n 19 cargo build --release --bin serin >"$report/release-build.log" 2>&1 &&
+    nice -n 19 cargo check --no-default-features --bin serin >>"$report/release-build.log" 2>&1
+}
 benches() {
   cargo test --workspace --bench '*' --all-features --no-fail-fast </dev/null 2>&1 |
     "${stamp[@]}" "$report/benches.log" >/dev/null
