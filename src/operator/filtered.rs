@@ -43,6 +43,8 @@ struct State<K: Resource<DynamicType = ()> + Clone + 'static> {
     wanted: HashMap<(String, String), u32>,
     /// Every object the watch has shown, wanted or not, by name hash.
     seen: HashSet<u64>,
+    /// Between `Init` and `InitDone`: the writer builds a new store then.
+    relisting: bool,
     on_event: OnEvent<K>,
 }
 
@@ -63,6 +65,7 @@ where
                 writer,
                 wanted: HashMap::new(),
                 seen: HashSet::new(),
+                relisting: false,
                 on_event: Box::new(on_event),
             }),
             store,
@@ -109,6 +112,11 @@ where
                 return;
             }
         }
+        match event {
+            Event::Init => state.relisting = true,
+            Event::InitDone => state.relisting = false,
+            _ => {}
+        }
         let event = match event {
             Event::InitApply(mut o) => {
                 (self.modify)(&mut o);
@@ -140,6 +148,12 @@ where
         state
             .writer
             .apply_watcher_event(&Event::Apply(object.clone()));
+        if state.relisting {
+            // Also into the store being rebuilt, or `InitDone` drops it.
+            state
+                .writer
+                .apply_watcher_event(&Event::InitApply(object.clone()));
+        }
         (state.on_event)(&Event::InitApply(object));
     }
 }
@@ -306,6 +320,27 @@ mod tests {
                 .expect("a waiter was not woken")
                 .unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn an_object_fetched_during_a_relist_survives_it() {
+        let f = filtered(Arc::default());
+        f.handle(Event::Init);
+        f.handle(Event::InitApply(cm("late")));
+        assert!(f.want("test", "late"));
+        f.filled(cm("late"));
+        assert!(
+            f.store()
+                .get(&ObjectRef::new("late").within("test"))
+                .is_some()
+        );
+        f.handle(Event::InitDone);
+        assert!(
+            f.store()
+                .get(&ObjectRef::new("late").within("test"))
+                .is_some(),
+            "the relist's new store lost the fetched object"
+        );
     }
 
     #[tokio::test]

@@ -214,6 +214,7 @@ start kwok "$bin/kwok" --kubeconfig="$kubeconfig" --config="$stages" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --cidr=10.244.0.0/16 --node-ip=10.0.0.1 --node-lease-duration-seconds=0 \
   --server-address="127.0.0.1:$p_kwok"
+# 2,000 pods a node: the fleet benchmark runs 2 pods per canary at its peak.
 node_count="${TESTBED_NODES:-3}"
 for i in $(seq 0 $((node_count - 1))); do
   cat <<NODE
@@ -230,8 +231,8 @@ metadata:
     kubernetes.io/arch: amd64
     type: kwok
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
-  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "2000"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "2000"}
 ---
 NODE
 done | kctl apply -f - >"$log_dir/nodes.log" 2>&1 || fail kwok "could not create fake nodes ($(cat "$log_dir/nodes.log"))"
