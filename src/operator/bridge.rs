@@ -201,15 +201,18 @@ impl Bridge {
         if !self.ctx.interest.pending(owners) {
             return false;
         }
-        let (interest, requeue, owners) = (
+        let (interest, requeue, owners, canaries) = (
             self.ctx.interest.clone(),
             self.requeue.clone(),
             owners.to_vec(),
+            self.ctx.caches.canaries.clone(),
         );
         tokio::spawn(async move {
             // Fills give up on their own; the bound only guards the replay.
             let _ = tokio::time::timeout(FILL_WAIT, interest.settled(&owners)).await;
-            let _ = requeue.send(change);
+            if let Some(change) = replayed(change, &canaries) {
+                let _ = requeue.send(change);
+            }
         });
         true
     }
@@ -352,6 +355,19 @@ fn target_key(canary: &Canary) -> Option<TargetKey> {
     })
 }
 
+/// What to replay of a change that waited: a Canary as the cache has it
+/// now (a newer version may have waited beside it, and replays may come in
+/// any order), or nothing once it is gone (its deletion was handled).
+fn replayed(change: Change, canaries: &kube::runtime::reflector::Store<Canary>) -> Option<Change> {
+    match change {
+        Change::CanaryApplied(canary) => {
+            let ns = canary.namespace().unwrap_or_default();
+            cache::get(canaries, &ns, &canary.name_any()).map(Change::CanaryApplied)
+        }
+        other => Some(other),
+    }
+}
+
 /// The owner of the configs a target's pod template references.
 fn target_owner(target: &TargetKey) -> Owner {
     let kind = if target.kind == "DaemonSet" {
@@ -383,4 +399,39 @@ fn configs_of(caches: &Caches, target: &TargetKey) -> Vec<ConfigKey> {
             .collect()
     })
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s::cache::testing::store_of;
+
+    fn canary(name: &str, version: &str) -> Canary {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "flagger.app/v1beta1",
+            "kind": "Canary",
+            "metadata": {"name": name, "namespace": "test", "resourceVersion": version},
+            "spec": {
+                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "analysis": {"interval": "1m", "threshold": 5}
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_replayed_canary_is_the_newest_or_none() {
+        let store = store_of(vec![canary("newer", "7")]);
+        let Some(Change::CanaryApplied(c)) = replayed(
+            Change::CanaryApplied(Arc::new(canary("newer", "5"))),
+            &store,
+        ) else {
+            panic!("a canary still there is replayed");
+        };
+        assert_eq!(c.metadata.resource_version.as_deref(), Some("7"));
+        assert!(
+            replayed(Change::CanaryApplied(Arc::new(canary("gone", "3"))), &store).is_none(),
+            "a deleted canary must not come back"
+        );
+    }
 }
