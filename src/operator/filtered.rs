@@ -23,6 +23,29 @@ use crate::k8s::interest::Tracked;
 /// one response.
 const PAGE_SIZE: u32 = 500;
 
+/// What a watched kind is: a namespaced object kube can list and watch.
+pub trait Watched:
+    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + Debug
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 type Modify<K> = Box<dyn Fn(&mut K) + Send + Sync>;
 type OnEvent<K> = Box<dyn FnMut(&Event<K>) + Send>;
 type ApiOf<K> = Box<dyn Fn(&str) -> Api<K> + Send + Sync>;
@@ -50,7 +73,7 @@ struct State<K: Resource<DynamicType = ()> + Clone + 'static> {
 
 impl<K> Filtered<K>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Watched,
 {
     /// `api(namespace)` reads one namespace (for fills); `modify` trims a
     /// kept object; `on_event` hears about kept objects only.
@@ -160,7 +183,7 @@ where
 
 impl<K> Tracked for Filtered<K>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Watched,
 {
     fn want(&self, namespace: &str, name: &str) -> bool {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);

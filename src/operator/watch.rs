@@ -17,11 +17,10 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::filtered::Filtered;
+use super::filtered::{Filtered, Watched};
 use super::wants;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
 use crate::k8s::Caches;
@@ -182,7 +181,7 @@ pub fn start(
 
 fn tracked<K>(filtered: &Arc<Filtered<K>>) -> Arc<dyn Tracked>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Watched,
 {
     filtered.clone()
 }
@@ -246,26 +245,10 @@ struct Watcher<'a> {
 }
 
 impl Watcher<'_> {
-    fn api<K>(&self) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        match self.namespace {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::all(self.client.clone()),
-        }
-    }
-
     /// A watch that keeps only wanted objects; started later with [`Filtered::run`].
     fn filtered<K, M, F>(&self, modify: M, on_event: F) -> Arc<Filtered<K>>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + Debug
-            + DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
+        K: Watched,
         M: Fn(&mut K) + Send + Sync + 'static,
         F: FnMut(&Event<K>) + Send + 'static,
     {
@@ -287,21 +270,18 @@ impl Watcher<'_> {
     /// One watch → modify → reflect → `on_event`, restarted with backoff on errors.
     fn spawn<K, M, F>(&self, tasks: &mut JoinSet<()>, modify: M, mut on_event: F) -> Store<K>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + Debug
-            + DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
+        K: Watched,
         M: FnMut(&mut K) + Send + Sync + 'static,
         F: FnMut(&Event<K>) + Send + 'static,
     {
         let (reader, writer) = reflector::store();
-        let stream = watcher(self.api::<K>(), watcher::Config::default().any_semantic())
-            .default_backoff()
-            .modify(modify)
-            .reflect(writer);
+        let stream = watcher(
+            self.apis().of::<K>(),
+            watcher::Config::default().any_semantic(),
+        )
+        .default_backoff()
+        .modify(modify)
+        .reflect(writer);
         tasks.spawn(drive(
             stream,
             move |e| on_event(e),
