@@ -64,6 +64,10 @@ pub fn canary_spec(
             mirror: a.mirror.unwrap_or(false),
             mirror_weight: a.mirror_weight.unwrap_or(0),
             match_conditions: a.r#match.iter().flatten().map(request_match).collect(),
+            session_affinity: a.session_affinity.as_ref().map(|s| core::SessionAffinity {
+                cookie_name: s.cookie_name.clone(),
+                primary_cookie_name: s.primary_cookie_name.clone().filter(|n| !n.is_empty()),
+            }),
             metrics: a.metrics.iter().flatten().map(metric).collect(),
             webhooks,
             alerts: a

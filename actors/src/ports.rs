@@ -16,7 +16,7 @@ use crate::events::{Alert, Event};
 use crate::model::observe::{MetricAnswer, Readiness, Revision, Routes, WebhookAnswer};
 use crate::model::source::Source;
 use crate::model::spec::{AlertRef, CanarySpec, MetricSpec, TargetRef, WebhookSpec};
-use crate::model::status::{CanaryStatus, Phase};
+use crate::model::status::{CanaryStatus, Phase, SessionCookies};
 
 /// What every port call returns.
 pub type PortFuture<T> = BoxFuture<'static, Result<T, PortError>>;
@@ -110,6 +110,9 @@ pub struct Target {
     /// `status.iterations` as the step started (Flagger's NopRouter reports
     /// its routes from it).
     pub iterations: i32,
+    /// The session affinity cookies routes carry: the status' as the step
+    /// started, and for `set_routes` those decided with the routes.
+    pub session: SessionCookies,
 }
 
 impl Target {
@@ -121,6 +124,7 @@ impl Target {
             priority: Priority::Routine,
             source: spec.source.clone(),
             iterations: status.iterations,
+            session: status.session.clone(),
         }
     }
 

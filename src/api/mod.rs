@@ -1,5 +1,6 @@
 //! Flagger-compatible API types (`flagger.app/v1beta1`): Canary,
-//! MetricTemplate and AlertProvider, their defaults, and their CRDs.
+//! MetricTemplate and AlertProvider, their defaults, and their CRDs; and the
+//! routing objects Serin writes for other projects (`gateway`, `smi`).
 //!
 //! Every optional field is an `Option` skipped when `None`, so a manifest
 //! re-serializes to exactly what was read; Flagger's defaults are methods.
@@ -8,8 +9,10 @@ pub mod alert_provider;
 pub mod canary;
 pub mod condition;
 pub mod duration;
+pub mod gateway;
 pub mod metric_template;
 mod schema;
+pub mod smi;
 
 pub use alert_provider::{AlertProvider, AlertProviderSpec, AlertProviderType};
 pub use canary::{Canary, CanaryPhase, CanarySpec, CanaryStatus};

@@ -7,6 +7,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use crate::api::gateway::HTTPRoute;
+use crate::api::smi::TrafficSplit;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
 
 /// Reflector stores, filled by the operator's watches (`operator::watch`).
@@ -27,6 +29,11 @@ pub struct Caches {
     pub ingresses: Store<Ingress>,
     pub configmaps: Store<ConfigMap>,
     pub secrets: Store<Secret>,
+    /// For the `gatewayapi` routers (empty while the API server serves no
+    /// Gateway API).
+    pub httproutes: Store<HTTPRoute>,
+    /// For the `linkerd` router (empty while no SMI API is served).
+    pub trafficsplits: Store<TrafficSplit>,
 }
 
 /// Key under which a cached ConfigMap/Secret keeps its checksum.
@@ -72,6 +79,8 @@ pub mod testing {
             ingresses: store_of(vec![]),
             configmaps: store_of(vec![]),
             secrets: store_of(vec![]),
+            httproutes: store_of(vec![]),
+            trafficsplits: store_of(vec![]),
         }
     }
 }

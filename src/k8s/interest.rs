@@ -24,6 +24,8 @@ pub enum Kind {
     Ingress,
     ConfigMap,
     Secret,
+    HttpRoute,
+    TrafficSplit,
 }
 
 /// One object an owner uses.

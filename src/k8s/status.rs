@@ -8,7 +8,7 @@ use k8s_openapi::jiff::Timestamp as JiffTimestamp;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use serin_actors::model::status::{CanaryStatus as CoreStatus, Phase, Timestamp};
+use serin_actors::model::status::{CanaryStatus as CoreStatus, Phase, SessionCookies, Timestamp};
 use serin_actors::ports::{CanaryKey, PortError, PortFuture, StatusStore};
 use tokio::time::Instant;
 
@@ -126,8 +126,8 @@ fn record(recorder: &Recorder, key: &CanaryKey, canary: &Canary, status: &CoreSt
     recorder.set_weight(target, &key.namespace, 100 - canary_weight, canary_weight);
 }
 
-/// The core status in the CRD's shape; cookies and unknown fields of `old`
-/// are kept, the `Promoted` condition follows Flagger's mapping.
+/// The core status in the CRD's shape; unknown fields of `old` are kept,
+/// the `Promoted` condition follows Flagger's mapping.
 pub fn to_api(
     status: &CoreStatus,
     old: Option<&ApiStatus>,
@@ -143,6 +143,10 @@ pub fn to_api(
         (!status.tracked_configs.is_empty()).then(|| status.tracked_configs.clone());
     api.last_applied_spec = Some(status.last_applied_spec.clone());
     api.last_promoted_spec = Some(status.last_promoted_spec.clone());
+    // A cleared cookie leaves the status, as Flagger's omitempty field does.
+    api.session_affinity_cookie = status.session.canary.clone();
+    api.primary_session_affinity_cookie = status.session.primary.clone();
+    api.previous_session_affinity_cookie = status.session.previous.clone();
     api.last_transition_time = Some(Time(
         status
             .last_transition_time
@@ -211,6 +215,20 @@ pub fn from_api(api: &ApiStatus) -> CoreStatus {
             .flatten()
             .find(|c| c.type_ == CanaryConditionType::Stalled)
             .map(|c| c.message.clone().unwrap_or_default()),
+        session: SessionCookies {
+            canary: api
+                .session_affinity_cookie
+                .clone()
+                .filter(|c| !c.is_empty()),
+            primary: api
+                .primary_session_affinity_cookie
+                .clone()
+                .filter(|c| !c.is_empty()),
+            previous: api
+                .previous_session_affinity_cookie
+                .clone()
+                .filter(|c| !c.is_empty()),
+        },
     }
 }
 

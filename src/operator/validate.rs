@@ -29,6 +29,7 @@ pub fn validate(
     if !router::supported(&spec.provider) {
         return Err(router::unsupported(&spec.provider));
     }
+    router::check(canary, &spec.provider)?;
     target(canary, caches)?;
     shared_target(canary, caches)?;
     Ok(spec)
@@ -195,6 +196,8 @@ mod tests {
             ingresses: filled([]),
             configmaps: filled([]),
             secrets: filled([]),
+            httproutes: filled([]),
+            trafficsplits: filled([]),
         }
     }
 
@@ -432,11 +435,11 @@ mod tests {
         );
         // `-mesh-provider` counts when the Canary names none.
         let mut flags = OperatorFlags::defaults().expect("default flags");
-        flags.mesh_provider = "linkerd".to_string();
+        flags.mesh_provider = "contour".to_string();
         let c = canary("");
         assert_eq!(
             refused(&c, &caches, &Settings::from_flags(&flags)),
-            router::unsupported("linkerd")
+            router::unsupported("contour")
         );
     }
 }

@@ -19,7 +19,10 @@ pub fn canary_owner(canary: &Canary) -> Owner {
 }
 
 /// The target and its primary, the three services, the user's Ingress and
-/// its canary copy, the autoscaler and its primary copy.
+/// its canary copy, the autoscaler and its primary copy, and the routing
+/// object a mesh router names after the apex service (wanted whatever the
+/// provider: `-mesh-provider` is not known here, and a name costs nothing
+/// until such an object exists).
 pub fn of_canary(canary: &Canary) -> BTreeSet<Want> {
     let ns = canary.namespace().unwrap_or_default();
     let spec = &canary.spec;
@@ -45,6 +48,8 @@ pub fn of_canary(canary: &Canary) -> BTreeSet<Want> {
     {
         both(Kind::HorizontalPodAutoscaler, &scaler.name, "primary");
     }
+    wants.insert(Want::new(Kind::HttpRoute, &ns, service));
+    wants.insert(Want::new(Kind::TrafficSplit, &ns, service));
     wants
 }
 
@@ -109,6 +114,8 @@ mod tests {
             ["front", "front-canary", "front-primary"]
         );
         assert_eq!(names(&wants, Kind::Ingress), ["web", "web-canary"]);
+        assert_eq!(names(&wants, Kind::HttpRoute), ["front"]);
+        assert_eq!(names(&wants, Kind::TrafficSplit), ["front"]);
         assert_eq!(
             names(&wants, Kind::HorizontalPodAutoscaler),
             ["podinfo-hpa", "podinfo-hpa-primary"]

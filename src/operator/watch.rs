@@ -22,6 +22,8 @@ use tokio::task::JoinSet;
 
 use super::filtered::{Filtered, Watched};
 use super::wants;
+use crate::api::gateway::HTTPRoute;
+use crate::api::smi::TrafficSplit;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
 use crate::k8s::Caches;
 use crate::k8s::cache::CHECKSUM_KEY;
@@ -114,6 +116,8 @@ pub fn start(
     let hpas = w.filtered(trim::<HorizontalPodAutoscaler>, |_: &Event<_>| {});
     let services = w.filtered(trim::<Service>, |_: &Event<Service>| {});
     let ingresses = w.filtered(trim::<Ingress>, |_: &Event<Ingress>| {});
+    let httproutes = w.filtered(trim::<HTTPRoute>, |_: &Event<HTTPRoute>| {});
+    let trafficsplits = w.filtered(trim::<TrafficSplit>, |_: &Event<TrafficSplit>| {});
     let configmaps = w.filtered(
         |cm: &mut ConfigMap| {
             let sum = config::configmap_checksum(cm);
@@ -143,6 +147,8 @@ pub fn start(
         (Kind::Ingress, tracked(&ingresses)),
         (Kind::ConfigMap, tracked(&configmaps)),
         (Kind::Secret, tracked(&secrets)),
+        (Kind::HttpRoute, tracked(&httproutes)),
+        (Kind::TrafficSplit, tracked(&trafficsplits)),
     ]));
     let caches = Caches {
         canaries,
@@ -159,8 +165,11 @@ pub fn start(
         ingresses: ingresses.store(),
         configmaps: configmaps.store(),
         secrets: secrets.store(),
+        httproutes: httproutes.store(),
+        trafficsplits: trafficsplits.store(),
     };
     let api = w.apis();
+    let client = client.clone();
     tasks.spawn(async move {
         let mut phase = JoinSet::new();
         // A list that never comes is reported by `ready`.
@@ -170,6 +179,17 @@ pub fn start(
         phase.spawn(hpas.run(api.of()));
         phase.spawn(services.run(api.of()));
         phase.spawn(ingresses.run(api.of()));
+        // Other projects' kinds: watched once their API is served.
+        phase.spawn(once_served(
+            client.clone(),
+            HTTPRoute::api_version(&()).into_owned(),
+            httproutes.run(api.of()),
+        ));
+        phase.spawn(once_served(
+            client,
+            TrafficSplit::api_version(&()).into_owned(),
+            trafficsplits.run(api.of()),
+        ));
         deployments.listed().await;
         daemonsets.listed().await;
         phase.spawn(configmaps.run(api.of()));
@@ -209,6 +229,29 @@ fn workloads<K: Resource>(
         }
         then(event);
     }
+}
+
+/// How often an API that is not served yet is looked for again.
+const DISCOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `watch` once the API server serves `api_version` (its CRDs may be
+/// installed after Serin starts); one discovery request a minute until then.
+async fn once_served(client: Client, api_version: String, watch: impl Future<Output = ()>) {
+    let mut logged = false;
+    loop {
+        match client.list_api_group_resources(&api_version).await {
+            Ok(_) => break,
+            Err(err) => {
+                if !logged {
+                    tracing::info!(api_version = %api_version, error = %err,
+                        "API not served; its routers are unavailable until it is");
+                    logged = true;
+                }
+                tokio::time::sleep(DISCOVERY_INTERVAL).await;
+            }
+        }
+    }
+    watch.await
 }
 
 /// How long the first lists may take before the operator gives up, as

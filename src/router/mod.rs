@@ -1,8 +1,10 @@
 //! Traffic routers, one provider per file, chosen per Canary by its
 //! resolved provider (`spec.provider` or `-mesh-provider`).
 
+pub mod gateway_api;
 pub mod kubernetes;
 pub mod nginx;
+pub mod smi;
 
 use std::sync::Arc;
 
@@ -12,12 +14,23 @@ use tokio::time::Instant;
 
 use crate::k8s::{Caches, KubeClients};
 
-/// Providers this build can route through.
-pub const SUPPORTED: &[&str] = &["kubernetes", "nginx"];
+/// Providers this build can route through (`smi:v1alpha2` and the Gateway
+/// API versions also with a suffix, as Flagger matches them by prefix).
+pub const SUPPORTED: &[&str] = &[
+    "kubernetes",
+    "nginx",
+    "gatewayapi:v1",
+    "gatewayapi:v1beta1",
+    "linkerd",
+    "smi:v1alpha2",
+    "osm",
+];
 
 /// Whether `provider` has a router here (Flagger dispatches by prefix).
 pub fn supported(provider: &str) -> bool {
-    SUPPORTED.contains(&provider)
+    matches!(provider, "kubernetes" | "nginx")
+        || gateway_api::Version::of(provider).is_some()
+        || smi::handles(provider)
 }
 
 /// Dispatches each call to the router of the target's provider.
@@ -25,6 +38,8 @@ pub fn supported(provider: &str) -> bool {
 pub struct Routers {
     kubernetes: Arc<kubernetes::KubernetesRouter>,
     nginx: Arc<nginx::NginxRouter>,
+    gateway_api: Arc<gateway_api::GatewayApiRouter>,
+    smi: Arc<smi::SmiRouter>,
 }
 
 impl Routers {
@@ -33,10 +48,15 @@ impl Routers {
         Routers {
             kubernetes: Arc::new(kubernetes::KubernetesRouter::new()),
             nginx: Arc::new(nginx::NginxRouter::new(
-                clients,
-                caches,
+                clients.clone(),
+                caches.clone(),
                 ingress_annotations_prefix,
             )),
+            gateway_api: Arc::new(gateway_api::GatewayApiRouter::new(
+                clients.clone(),
+                caches.clone(),
+            )),
+            smi: Arc::new(smi::SmiRouter::new(clients, caches)),
         }
     }
 
@@ -44,9 +64,27 @@ impl Routers {
         match target.provider.as_str() {
             "kubernetes" => Ok(self.kubernetes.as_ref()),
             "nginx" => Ok(self.nginx.as_ref()),
+            p if gateway_api::Version::of(p).is_some() => Ok(self.gateway_api.as_ref()),
+            p if smi::handles(p) => Ok(self.smi.as_ref()),
             other => Err(PortError::Failed(unsupported(other))),
         }
     }
+}
+
+/// What the provider's router cannot express, found before an actor starts
+/// (Flagger finds it at each `Reconcile`): the same message either way.
+pub fn check(canary: &crate::api::Canary, provider: &str) -> Result<(), String> {
+    if let Some(affinity) = &canary.spec.analysis.session_affinity
+        && affinity.primary_cookie_name.as_deref() == Some(affinity.cookie_name.as_str())
+    {
+        return Err("can't use the same cookie name for both primary and cookie name; please update them to be different".into());
+    }
+    if let Some(version) = gateway_api::Version::of(provider) {
+        let routes = serin_actors::model::observe::Routes::default();
+        let cookies = serin_actors::model::status::SessionCookies::default();
+        gateway_api::desired(canary, version, routes, &cookies).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// The error text for a provider Serin has no router for.

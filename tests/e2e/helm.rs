@@ -54,6 +54,16 @@ const RBAC: &[(&str, &str, &[&str])] = &[
     ),
     ("", "services", &["get", "list", "watch", "create", "patch"]),
     (
+        "gateway.networking.k8s.io",
+        "httproutes",
+        &["get", "list", "watch", "create", "patch"],
+    ),
+    (
+        "split.smi-spec.io",
+        "trafficsplits",
+        &["get", "list", "watch", "create", "patch"],
+    ),
+    (
         "",
         "configmaps",
         &["get", "list", "watch", "create", "update"],

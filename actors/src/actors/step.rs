@@ -256,7 +256,28 @@ async fn observe(step: &Step<'_>) -> Result<Observations, StepError> {
         canary: state.canary,
         routes,
         answers: Answers::default(),
+        cookie_seed: cookie_seed(),
     })
+}
+
+/// Twenty letters for new session affinity cookies, from a randomly keyed
+/// hasher: a cookie value must not be guessable from the last one, it need
+/// not be a secret.
+fn cookie_seed() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let keyed = std::collections::hash_map::RandomState::new();
+    let mut seed = String::with_capacity(20);
+    for half in 0..2_u64 {
+        let mut hasher = keyed.build_hasher();
+        hasher.write_u64(half);
+        let mut bits = hasher.finish();
+        for _ in 0..10 {
+            seed.push(char::from(LETTERS[(bits % 52) as usize]));
+            bits /= 52;
+        }
+    }
+    seed
 }
 
 /// The replay loop of `decision::tick`.
@@ -469,6 +490,8 @@ async fn perform(
                     canary: *canary,
                     mirrored: *mirrored,
                 };
+                let mut t = t;
+                t.session = outcome.next_status.session.clone();
                 step.call(&services.router, move |p, d| p.set_routes(&t, routes, d))
                     .await
             }

@@ -145,11 +145,37 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn set_routes(&mut self, primary: i32, canary: i32, mirrored: bool) {
+        self.session_cookies(canary);
         self.effects.push(Effect::SetRoutes {
             primary,
             canary,
             mirrored,
         });
+    }
+
+    /// Flagger's session affinity bookkeeping, done with the routes: a run
+    /// that sends traffic to the canary gets its cookies (kept for the whole
+    /// run); back at weight 0 the canary cookie becomes the previous one, for
+    /// the router to expire.
+    fn session_cookies(&mut self, canary: i32) {
+        let Some(affinity) = &self.spec.analysis.session_affinity else {
+            return;
+        };
+        let seed = &self.obs.cookie_seed;
+        let (first, second) = seed.split_at(seed.len() / 2);
+        let cookies = &mut self.next.session;
+        if canary != 0 {
+            if cookies.canary.is_none() {
+                cookies.canary = Some(format!("{}={first}", affinity.cookie_name));
+            }
+            if let Some(name) = affinity.primary_cookie_name.as_deref()
+                && cookies.primary.is_none()
+            {
+                cookies.primary = Some(format!("{name}={second}"));
+            }
+        } else if let Some(cookie) = cookies.canary.take() {
+            cookies.previous = Some(cookie);
+        }
     }
 
     // --- status writes (Flagger's SyncStatus / SetStatus* helpers) ------

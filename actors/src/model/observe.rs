@@ -21,6 +21,10 @@ pub struct Observations {
     pub routes: Routes,
     /// Results of the checks run so far in this tick.
     pub answers: Answers,
+    /// Twenty random letters for new session affinity cookie values (the
+    /// actor draws them; the decision stays a function of its inputs).
+    #[serde(default)]
+    pub cookie_seed: String,
 }
 
 /// Identity of the target's current revision.

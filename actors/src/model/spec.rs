@@ -54,6 +54,14 @@ pub enum Strategy {
     BlueGreen,
 }
 
+/// The cookie names of `analysis.sessionAffinity`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAffinity {
+    pub cookie_name: String,
+    pub primary_cookie_name: Option<String>,
+}
+
 /// `spec.analysis`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,6 +79,9 @@ pub struct AnalysisSpec {
     /// A/B routing conditions; only meaningful with `iterations > 0`.
     #[serde(rename = "match")]
     pub match_conditions: Vec<RequestMatch>,
+    /// `analysis.sessionAffinity`: the cookie names; the routers build the
+    /// cookies' attributes from the Canary.
+    pub session_affinity: Option<SessionAffinity>,
     pub metrics: Vec<MetricSpec>,
     pub webhooks: Vec<WebhookSpec>,
     pub alerts: Vec<AlertRef>,

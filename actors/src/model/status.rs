@@ -111,4 +111,19 @@ pub struct CanaryStatus {
     /// Serin only: why the canary's actor is backing off after repeated
     /// panics (a `Stalled=True` condition); `None` once a step succeeds.
     pub stalled: Option<String>,
+    /// Session affinity cookies, decided with the routes (Istio, Gateway API).
+    pub session: SessionCookies,
+}
+
+/// Session affinity cookies as `name=value`, in Flagger's status fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCookies {
+    /// The current run's canary cookie (`sessionAffinityCookie`).
+    pub canary: Option<String>,
+    /// The primary's cookie (`primarySessionAffinityCookie`).
+    pub primary: Option<String>,
+    /// The last run's canary cookie, which the router expires
+    /// (`previousSessionAffinityCookie`).
+    pub previous: Option<String>,
 }

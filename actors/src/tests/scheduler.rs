@@ -266,3 +266,38 @@ fn kubernetes_provider_forces_blue_green() {
             .contains(&"Routing all traffic to canary".to_owned())
     );
 }
+
+#[test]
+fn session_affinity_cookies_live_for_one_run() {
+    use crate::model::spec::SessionAffinity;
+    let mut analysis = canary_analysis(10, 20, 10);
+    analysis.session_affinity = Some(SessionAffinity {
+        cookie_name: "flagger-cookie".into(),
+        primary_cookie_name: Some("flagger-primary".into()),
+    });
+    let mut world = World::initialized(podinfo(analysis));
+    assert_eq!(world.status.session.canary, None);
+    world.deploy("v2");
+    world.tick();
+    world.tick();
+    assert!(world.routes.canary > 0);
+    // The seed the world hands every tick: the first half for the canary.
+    let canary = Some("flagger-cookie=abcdefghij".to_owned());
+    assert_eq!(world.status.session.canary, canary);
+    assert_eq!(
+        world.status.session.primary.as_deref(),
+        Some("flagger-primary=KLMNOPQRST")
+    );
+    world.tick();
+    assert_eq!(
+        world.status.session.canary, canary,
+        "kept for the whole run"
+    );
+    world.run(20);
+    assert_eq!(world.phase(), Phase::Succeeded);
+    assert_eq!(world.status.session.canary, None);
+    assert_eq!(
+        world.status.session.previous, canary,
+        "left for the router to expire"
+    );
+}

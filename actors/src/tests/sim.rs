@@ -180,6 +180,7 @@ impl World {
     /// One tick: replay until done, then apply the effects.
     pub fn tick(&mut self) -> TickOutcome {
         let mut obs = Observations {
+            cookie_seed: "abcdefghijKLMNOPQRST".into(),
             revision: self.revision.clone(),
             primary: self.primary.clone(),
             canary: self.canary.clone(),

@@ -263,6 +263,17 @@ pub enum SameSite {
     None,
 }
 
+impl SameSite {
+    /// The cookie attribute's value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
 /// SessionAffinity represents the session affinity settings for a canary run.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -192,6 +192,7 @@ async fn a_step_without_its_canary_is_refused() {
         priority: Default::default(),
         source: Default::default(),
         iterations: 0,
+        session: Default::default(),
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     let err = router

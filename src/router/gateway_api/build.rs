@@ -1,0 +1,629 @@
+//! Pure builders: the HTTPRoute spec a Canary asks for at given weights,
+//! with the API server's defaults spelled out so that a route read back
+//! compares equal to the one written.
+
+use std::collections::BTreeMap;
+
+use serin_actors::model::observe::Routes;
+use serin_actors::model::status::SessionCookies;
+
+use super::{GatewayError, Version};
+use crate::api::Canary;
+use crate::api::canary::{
+    AbMatch, CanaryService, CorsPolicy, DeploymentStrategy, HeaderOperations, HttpMatchRequest,
+    SessionAffinity, StringMatch,
+};
+use crate::api::gateway::{
+    BackendObjectReference, GROUP, HttpBackendRef, HttpCorsFilter, HttpHeader, HttpHeaderFilter,
+    HttpPathMatch, HttpPathModifier, HttpRequestMirrorFilter, HttpRouteFilter, HttpRouteMatch,
+    HttpRouteRule, HttpRouteSpec, HttpRouteTimeouts, HttpUrlRewriteFilter, HttpValueMatch,
+    ParentReference,
+};
+
+pub const PATH_PREFIX: &str = "PathPrefix";
+pub const EXACT: &str = "Exact";
+pub const REGEX: &str = "RegularExpression";
+pub const MIRROR: &str = "RequestMirror";
+/// The CORS filter's `maxAge` when none is given (the CRD's default).
+const CORS_MAX_AGE: i32 = 5;
+
+/// The three Services a route sends traffic to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub apex: String,
+    pub primary: String,
+    pub canary: String,
+}
+
+impl Names {
+    pub fn of(canary: &Canary) -> Names {
+        let apex = canary.spec.service_name().to_string();
+        Names {
+            primary: format!("{apex}-primary"),
+            canary: format!("{apex}-canary"),
+            apex,
+        }
+    }
+}
+
+/// The route's spec for `routes`: Flagger's `SetRoutes` layout, defaults
+/// filled in ([`normalize`]).
+pub fn desired(
+    canary: &Canary,
+    version: Version,
+    routes: Routes,
+    cookies: &SessionCookies,
+) -> Result<HttpRouteSpec, GatewayError> {
+    let Some(service) = canary.spec.service.as_ref() else {
+        return Err(GatewayError::NoGatewayRefs);
+    };
+    let refs = service.gateway_refs.as_deref().unwrap_or_default();
+    if refs.is_empty() {
+        return Err(GatewayError::NoGatewayRefs);
+    }
+    let names = Names::of(canary);
+    let port = service.port;
+    let mut matches = map_matches(service.r#match.as_deref().unwrap_or_default())?;
+    if matches.is_empty() {
+        matches.push(HttpRouteMatch::default());
+    }
+    let timeouts = match version {
+        Version::V1 => timeouts(service),
+        Version::V1Beta1 => None,
+    };
+    let filters = filters(service, version);
+    let mut weighted = HttpRouteRule {
+        matches: matches.clone(),
+        filters: filters.clone(),
+        backend_refs: vec![
+            backend(&names.primary, routes.primary, port),
+            backend(&names.canary, routes.canary, port),
+        ],
+        timeouts: timeouts.clone(),
+    };
+    let analysis = &canary.spec.analysis;
+    if routes.mirrored && analysis.iterations.unwrap_or(0) > 0 {
+        weighted.filters.push(HttpRouteFilter {
+            type_: MIRROR.into(),
+            request_mirror: Some(HttpRequestMirrorFilter {
+                backend_ref: BackendObjectReference {
+                    group: Some(String::new()),
+                    kind: Some("Service".into()),
+                    name: names.canary.clone(),
+                    namespace: None,
+                    port: Some(port),
+                },
+            }),
+            ..HttpRouteFilter::default()
+        });
+    }
+    let mut rules = match &analysis.session_affinity {
+        Some(affinity) => {
+            let sticky = Sticky {
+                canary,
+                affinity,
+                version,
+                names: &names,
+                port,
+                matches: &matches,
+            };
+            sticky.rules(weighted, routes.canary, cookies)?
+        }
+        None => vec![weighted],
+    };
+    if canary.spec.deployment_strategy() == DeploymentStrategy::AbTesting {
+        let ab = map_ab(analysis.r#match.as_deref().unwrap_or_default())?;
+        rules[0].matches = merge_matches(&ab, &matches);
+        rules.push(HttpRouteRule {
+            matches,
+            filters,
+            backend_refs: vec![backend(&names.primary, 100, port)],
+            timeouts,
+        });
+    }
+    let mut spec = HttpRouteSpec {
+        parent_refs: refs
+            .iter()
+            .map(|r| ParentReference {
+                group: r.group.clone(),
+                kind: r.kind.clone(),
+                namespace: r.namespace.clone(),
+                name: r.name.clone(),
+                section_name: r.section_name.clone(),
+                port: r.port,
+            })
+            .collect(),
+        hostnames: service.hosts.clone().unwrap_or_default(),
+        rules,
+    };
+    normalize(&mut spec);
+    Ok(spec)
+}
+
+/// Flagger's session affinity rules around the weighted one.
+struct Sticky<'a> {
+    canary: &'a Canary,
+    affinity: &'a SessionAffinity,
+    version: Version,
+    names: &'a Names,
+    port: i32,
+    matches: &'a [HttpRouteMatch],
+}
+
+impl Sticky<'_> {
+    /// While the canary gets traffic: its backend sets the canary cookie and
+    /// a rule sends requests carrying it to the canary only (`v1` also sets
+    /// a primary cookie for one interval and keeps its holders on the
+    /// primary). At weight 0: a rule expires the previous run's cookie.
+    fn rules(
+        &self,
+        mut weighted: HttpRouteRule,
+        canary_weight: i32,
+        cookies: &SessionCookies,
+    ) -> Result<Vec<HttpRouteRule>, GatewayError> {
+        let mut rules = vec![];
+        if canary_weight != 0 {
+            let Some(cookie) = cookies.canary.as_deref() else {
+                return Ok(vec![weighted]);
+            };
+            let max_age = self.affinity.max_age();
+            set_cookie(&mut weighted.backend_refs[1], self.build(cookie, max_age));
+            rules.push(self.sticky(&weighted, cookie, 0, 100));
+            let primary = self
+                .affinity
+                .primary_cookie_name
+                .as_ref()
+                .filter(|n| !n.is_empty() && self.version == Version::V1)
+                .and(cookies.primary.as_deref());
+            if let Some(primary) = primary {
+                let interval = self.canary.spec.analysis.interval.as_deref().unwrap_or("");
+                let seconds = crate::api::parse_duration(interval)
+                    .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                    .map_err(|e| {
+                        GatewayError::InvalidMatch(format!("failed to parse canary interval: {e}"))
+                    })?;
+                set_cookie(&mut weighted.backend_refs[0], self.build(primary, seconds));
+                rules.push(self.sticky(&weighted, primary, 100, 0));
+            }
+        } else if let Some(previous) = cookies.previous.as_deref() {
+            let mut expire = weighted.clone();
+            expire.matches = merge_matches(&[cookie_match(previous)], self.matches);
+            expire.filters.push(response_header(
+                SET_COOKIE,
+                format!("{previous}; Max-Age=-1"),
+            ));
+            rules.push(expire);
+        }
+        rules.push(weighted);
+        Ok(rules)
+    }
+
+    /// A copy of the weighted rule for the holders of `cookie`.
+    fn sticky(
+        &self,
+        weighted: &HttpRouteRule,
+        cookie: &str,
+        primary: i32,
+        canary: i32,
+    ) -> HttpRouteRule {
+        HttpRouteRule {
+            matches: merge_matches(&[cookie_match(cookie)], self.matches),
+            backend_refs: vec![
+                backend(&self.names.primary, primary, self.port),
+                backend(&self.names.canary, canary, self.port),
+            ],
+            ..weighted.clone()
+        }
+    }
+
+    /// Flagger's `BuildCookie`: `name=value; Max-Age=N` and the attributes set.
+    fn build(&self, cookie: &str, max_age: i64) -> String {
+        let a = self.affinity;
+        let mut out = format!("{cookie}; Max-Age={max_age}");
+        if let Some(domain) = a.domain.as_deref().filter(|d| !d.is_empty()) {
+            out.push_str(&format!("; Domain={domain}"));
+        }
+        if a.http_only == Some(true) {
+            out.push_str("; HttpOnly");
+        }
+        if a.partitioned == Some(true) {
+            out.push_str("; Partitioned");
+        }
+        if let Some(path) = a.path.as_deref().filter(|p| !p.is_empty()) {
+            out.push_str(&format!("; Path={path}"));
+        }
+        if let Some(same_site) = &a.same_site {
+            out.push_str(&format!("; SameSite={}", same_site.as_str()));
+        }
+        if a.secure == Some(true) {
+            out.push_str("; Secure");
+        }
+        out
+    }
+}
+
+const SET_COOKIE: &str = "Set-Cookie";
+
+/// Matches requests whose `Cookie` header carries `name=value`.
+fn cookie_match(cookie: &str) -> HttpRouteMatch {
+    let (name, value) = cookie.split_once('=').unwrap_or((cookie, ""));
+    HttpRouteMatch {
+        headers: vec![HttpValueMatch {
+            type_: Some(REGEX.into()),
+            name: "Cookie".into(),
+            value: format!(".*{name}.*{value}.*"),
+        }],
+        ..HttpRouteMatch::default()
+    }
+}
+
+fn response_header(name: &str, value: String) -> HttpRouteFilter {
+    HttpRouteFilter {
+        type_: "ResponseHeaderModifier".into(),
+        response_header_modifier: Some(HttpHeaderFilter {
+            add: vec![HttpHeader {
+                name: name.into(),
+                value,
+            }],
+            ..HttpHeaderFilter::default()
+        }),
+        ..HttpRouteFilter::default()
+    }
+}
+
+fn set_cookie(backend: &mut HttpBackendRef, cookie: String) {
+    backend.filters.push(response_header(SET_COOKIE, cookie));
+}
+
+fn backend(name: &str, weight: i32, port: i32) -> HttpBackendRef {
+    HttpBackendRef {
+        group: Some(String::new()),
+        kind: Some("Service".into()),
+        name: name.to_string(),
+        namespace: None,
+        port: Some(port),
+        weight: Some(weight),
+        filters: vec![],
+    }
+}
+
+fn timeouts(service: &CanaryService) -> Option<HttpRouteTimeouts> {
+    let request = service.timeout.clone().filter(|t| !t.is_empty());
+    let backend_request = service.backend_timeout.clone().filter(|t| !t.is_empty());
+    (request.is_some() || backend_request.is_some()).then_some(HttpRouteTimeouts {
+        request,
+        backend_request,
+    })
+}
+
+/// Header modifiers, URL rewrite, static mirrors and CORS, in Flagger's order.
+fn filters(service: &CanaryService, version: Version) -> Vec<HttpRouteFilter> {
+    let mut filters = vec![];
+    if let Some(headers) = &service.headers {
+        if let Some(request) = &headers.request {
+            filters.push(HttpRouteFilter {
+                type_: "RequestHeaderModifier".into(),
+                request_header_modifier: Some(header_filter(request)),
+                ..HttpRouteFilter::default()
+            });
+        }
+        if let Some(response) = &headers.response {
+            filters.push(HttpRouteFilter {
+                type_: "ResponseHeaderModifier".into(),
+                response_header_modifier: Some(header_filter(response)),
+                ..HttpRouteFilter::default()
+            });
+        }
+    }
+    if let Some(rewrite) = &service.rewrite {
+        let path = rewrite.uri.as_ref().filter(|u| !u.is_empty()).map(|uri| {
+            match rewrite.is_prefix_match() {
+                true => HttpPathModifier {
+                    type_: "ReplacePrefixMatch".into(),
+                    replace_prefix_match: Some(uri.clone()),
+                    replace_full_path: None,
+                },
+                false => HttpPathModifier {
+                    type_: "ReplaceFullPath".into(),
+                    replace_full_path: Some(uri.clone()),
+                    replace_prefix_match: None,
+                },
+            }
+        });
+        filters.push(HttpRouteFilter {
+            type_: "URLRewrite".into(),
+            url_rewrite: Some(HttpUrlRewriteFilter {
+                hostname: rewrite.authority.clone().filter(|a| !a.is_empty()),
+                path,
+            }),
+            ..HttpRouteFilter::default()
+        });
+    }
+    for mirror in service.mirror.iter().flatten() {
+        let r = &mirror.backend_ref;
+        filters.push(HttpRouteFilter {
+            type_: MIRROR.into(),
+            request_mirror: Some(HttpRequestMirrorFilter {
+                backend_ref: BackendObjectReference {
+                    group: r.group.clone(),
+                    kind: r.kind.clone(),
+                    name: r.name.clone(),
+                    namespace: r.namespace.clone(),
+                    port: r.port,
+                },
+            }),
+            ..HttpRouteFilter::default()
+        });
+    }
+    if let (Some(cors), Version::V1) = (&service.cors_policy, version) {
+        filters.push(HttpRouteFilter {
+            type_: "CORS".into(),
+            cors: Some(cors_filter(cors)),
+            ..HttpRouteFilter::default()
+        });
+    }
+    filters
+}
+
+fn header_filter(ops: &HeaderOperations) -> HttpHeaderFilter {
+    let sorted = |map: &Option<BTreeMap<String, String>>| -> Vec<HttpHeader> {
+        // A BTreeMap iterates by name: Flagger's sort order.
+        map.iter()
+            .flatten()
+            .map(|(name, value)| HttpHeader {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect()
+    };
+    HttpHeaderFilter {
+        set: sorted(&ops.set),
+        add: sorted(&ops.add),
+        remove: ops.remove.clone().unwrap_or_default(),
+    }
+}
+
+fn cors_filter(cors: &CorsPolicy) -> HttpCorsFilter {
+    if cors.allow_origins.as_ref().is_some_and(|o| !o.is_empty()) {
+        // Gateway API origins are plain strings, not Istio's StringMatch.
+        tracing::warn!(
+            "'corsPolicy.allowOrigins' is not supported by Gateway API, use 'corsPolicy.allowOrigin' instead"
+        );
+    }
+    HttpCorsFilter {
+        allow_origins: cors.allow_origin.clone().unwrap_or_default(),
+        allow_credentials: cors.allow_credentials.filter(|c| *c),
+        allow_methods: cors.allow_methods.clone().unwrap_or_default(),
+        allow_headers: cors.allow_headers.clone().unwrap_or_default(),
+        expose_headers: cors.expose_headers.clone().unwrap_or_default(),
+        max_age: cors
+            .max_age
+            .as_deref()
+            .and_then(|d| crate::api::parse_duration(d).ok())
+            .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX)),
+    }
+}
+
+/// `service.match` as HTTPRoute matches; Istio selectors Gateway API cannot
+/// express are refused rather than dropped.
+pub fn map_matches(requests: &[HttpMatchRequest]) -> Result<Vec<HttpRouteMatch>, GatewayError> {
+    let mut matches = vec![];
+    for request in requests {
+        let unsupported = [
+            ("authority", request.authority.is_some()),
+            ("scheme", request.scheme.is_some()),
+            ("port", request.port.is_some()),
+            ("gateways", request.gateways.is_some()),
+            ("ignoreUriCase", request.ignore_uri_case == Some(true)),
+            ("sourceLabels", request.source_labels.is_some()),
+            ("sourceNamespace", request.source_namespace.is_some()),
+            ("withoutHeaders", request.without_headers.is_some()),
+        ];
+        if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
+            return Err(GatewayError::InvalidMatch(format!(
+                "Gateway API doesn't support the matching selector {field}"
+            )));
+        }
+        let mut m = HttpRouteMatch::default();
+        if let Some(uri) = &request.uri {
+            let (type_, value) = match uri {
+                StringMatch { regex: Some(v), .. } if !v.is_empty() => (REGEX, v),
+                StringMatch { exact: Some(v), .. } if !v.is_empty() => (EXACT, v),
+                StringMatch {
+                    prefix: Some(v), ..
+                } if !v.is_empty() => (PATH_PREFIX, v),
+                _ => {
+                    return Err(GatewayError::InvalidMatch(format!(
+                        "Gateway API doesn't support the specified path matching selector: {uri:?}"
+                    )));
+                }
+            };
+            m.path = Some(HttpPathMatch {
+                type_: Some(type_.into()),
+                value: Some(value.clone()),
+            });
+        }
+        if let Some(method) = &request.method {
+            match method.exact.as_ref().filter(|m| !m.is_empty()) {
+                Some(exact) => m.method = Some(exact.clone()),
+                None => {
+                    return Err(GatewayError::InvalidMatch(format!(
+                        "Gateway API doesn't support the specified method matching selector: {method:?}"
+                    )));
+                }
+            }
+        }
+        m.headers = value_matches(request.headers.as_ref(), "header")?;
+        m.query_params = value_matches(request.query_params.as_ref(), "query")?;
+        if m != HttpRouteMatch::default() {
+            matches.push(m);
+        }
+    }
+    Ok(matches)
+}
+
+fn value_matches(
+    map: Option<&BTreeMap<String, StringMatch>>,
+    what: &str,
+) -> Result<Vec<HttpValueMatch>, GatewayError> {
+    let mut out = vec![];
+    for (name, m) in map.into_iter().flatten() {
+        let (type_, value) = match m {
+            StringMatch { exact: Some(v), .. } if !v.is_empty() => (EXACT, v),
+            StringMatch { regex: Some(v), .. } if !v.is_empty() => (REGEX, v),
+            _ => {
+                return Err(GatewayError::InvalidMatch(format!(
+                    "Gateway API doesn't support the specified {what} matching selector: {name}: {m:?}"
+                )));
+            }
+        };
+        out.push(HttpValueMatch {
+            type_: Some(type_.into()),
+            name: name.clone(),
+            value: value.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// `analysis.match` (A/B testing) as HTTPRoute matches.
+pub fn map_ab(requests: &[AbMatch]) -> Result<Vec<HttpRouteMatch>, GatewayError> {
+    let mut matches = vec![];
+    for request in requests {
+        if request.source_labels.is_some() {
+            return Err(GatewayError::InvalidMatch(
+                "Gateway API doesn't support the matching selector sourceLabels".into(),
+            ));
+        }
+        let mut headers = vec![];
+        for (name, h) in request.headers.iter().flatten() {
+            let (type_, value) = match (&h.exact, &h.regex) {
+                (Some(v), _) if !v.is_empty() => (EXACT, v),
+                (_, Some(v)) if !v.is_empty() => (REGEX, v),
+                _ => {
+                    return Err(GatewayError::InvalidMatch(format!(
+                        "Gateway API doesn't support the specified header matching selector: {name}: {h:?}"
+                    )));
+                }
+            };
+            headers.push(HttpValueMatch {
+                type_: Some(type_.into()),
+                name: name.clone(),
+                value: value.clone(),
+            });
+        }
+        let m = HttpRouteMatch {
+            headers,
+            query_params: value_matches(request.query_params.as_ref(), "query")?,
+            ..HttpRouteMatch::default()
+        };
+        if m != HttpRouteMatch::default() {
+            matches.push(m);
+        }
+    }
+    Ok(matches)
+}
+
+/// Every analysis match crossed with every service match: the service's
+/// path and method, the analysis' headers and query parameters.
+pub fn merge_matches(
+    analysis: &[HttpRouteMatch],
+    service: &[HttpRouteMatch],
+) -> Vec<HttpRouteMatch> {
+    if analysis.is_empty() {
+        return service.to_vec();
+    }
+    if service.is_empty() {
+        return analysis.to_vec();
+    }
+    let mut merged = vec![];
+    for a in analysis {
+        for s in service {
+            let mut m = s.clone();
+            if !a.headers.is_empty() {
+                m.headers = a.headers.clone();
+            }
+            if !a.query_params.is_empty() {
+                m.query_params = a.query_params.clone();
+            }
+            merged.push(m);
+        }
+    }
+    merged
+}
+
+/// Spells out what the API server defaults, so a route read back compares
+/// equal to the one written.
+pub fn normalize(spec: &mut HttpRouteSpec) {
+    for parent in &mut spec.parent_refs {
+        parent.group.get_or_insert_with(|| GROUP.to_string());
+        parent.kind.get_or_insert_with(|| "Gateway".to_string());
+    }
+    for rule in &mut spec.rules {
+        if rule.matches.is_empty() {
+            rule.matches.push(HttpRouteMatch::default());
+        }
+        for m in &mut rule.matches {
+            let path = m.path.get_or_insert_with(HttpPathMatch::default);
+            path.type_.get_or_insert_with(|| PATH_PREFIX.to_string());
+            path.value.get_or_insert_with(|| "/".to_string());
+            for v in m.headers.iter_mut().chain(m.query_params.iter_mut()) {
+                v.type_.get_or_insert_with(|| EXACT.to_string());
+            }
+        }
+        normalize_filters(&mut rule.filters);
+        for backend in &mut rule.backend_refs {
+            backend.group.get_or_insert_with(String::new);
+            backend.kind.get_or_insert_with(|| "Service".to_string());
+            backend.weight.get_or_insert(1);
+            normalize_filters(&mut backend.filters);
+        }
+    }
+}
+
+fn normalize_filters(filters: &mut [HttpRouteFilter]) {
+    for filter in filters {
+        if let Some(mirror) = filter.request_mirror.as_mut() {
+            mirror.backend_ref.group.get_or_insert_with(String::new);
+            mirror
+                .backend_ref
+                .kind
+                .get_or_insert_with(|| "Service".to_string());
+        }
+        if let Some(cors) = filter.cors.as_mut() {
+            cors.max_age.get_or_insert(CORS_MAX_AGE);
+        }
+    }
+}
+
+/// Flagger's `GetRoutes` over a route's rules: the weights of the rule with
+/// both backends, and whether a rule mirrors to the canary.
+pub fn read_routes(spec: &HttpRouteSpec, names: &Names) -> Routes {
+    let mut routes = Routes {
+        primary: 0,
+        canary: 0,
+        mirrored: false,
+    };
+    for rule in &spec.rules {
+        if rule.backend_refs.len() == 2 {
+            for b in &rule.backend_refs {
+                let weight = b.weight.unwrap_or(1);
+                if b.name == names.primary {
+                    routes.primary = weight;
+                } else if b.name == names.canary {
+                    routes.canary = weight;
+                }
+            }
+        }
+        routes.mirrored |= rule.filters.iter().any(|f| is_canary_mirror(f, names));
+    }
+    routes
+}
+
+pub fn is_canary_mirror(filter: &HttpRouteFilter, names: &Names) -> bool {
+    filter.type_ == MIRROR
+        && filter
+            .request_mirror
+            .as_ref()
+            .is_some_and(|m| m.backend_ref.name == names.canary)
+}
