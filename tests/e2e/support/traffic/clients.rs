@@ -282,9 +282,9 @@ pub struct Served {
 }
 
 /// Rounds to 1e-9, so that shares such as 0.8 * 0.2 + 0.2 * 0.2 compare
-/// equal to 0.2.
+/// equal to 0.2 (and an empty sum's -0.0 prints as 0).
 fn tidy(x: f64) -> f64 {
-    (x * 1e9).round() / 1e9
+    (x * 1e9).round() / 1e9 + 0.0
 }
 
 impl Population {

@@ -277,3 +277,102 @@ pub(super) fn render(config: &SimulatorConfig, series: &Series) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn httproute() -> SimulatorConfig {
+        SimulatorConfig::httproute("ns", "podinfo", super::super::ParentMode::Accept)
+    }
+
+    /// The value of the sample whose line starts with `prefix`.
+    fn sample(text: &str, prefix: &str) -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    fn seen(available: bool) -> Observed {
+        Observed {
+            canary_available: available,
+            canary_fault: Some(Fault::errors(50.0)),
+            primary_fault: Some(Fault::HEALTHY),
+            ..Observed::default()
+        }
+    }
+
+    const CANARY_SOURCE: &str = r#"istio_requests_total{reporter="source",destination_workload_namespace="ns",destination_workload="podinfo",destination_service_name="podinfo-canary",destination_service_namespace="ns",response_code="#;
+    const CANARY_DESTINATION: &str = r#"istio_requests_total{reporter="destination",destination_workload_namespace="ns",destination_workload="podinfo",destination_service_name="podinfo-canary",destination_service_namespace="ns",response_code="#;
+    const CANARY_LINKERD: &str =
+        r#"response_total{namespace="ns",deployment="podinfo",direction="inbound",classification="#;
+
+    #[test]
+    fn canary_series_exist_at_zero() {
+        let config = httproute();
+        let mut series = Series::default();
+        serve(&config, &seen(true), &Tally::default(), &mut series);
+        let text = render(&config, &series);
+        assert_eq!(sample(&text, &format!("{CANARY_SOURCE}\"200\"")), 0.0);
+        assert_eq!(sample(&text, &format!("{CANARY_DESTINATION}\"500\"")), 0.0);
+        assert_eq!(sample(&text, &format!("{CANARY_LINKERD}\"success\"")), 0.0);
+        assert_eq!(
+            sample(
+                &text,
+                r#"response_latency_ms_count{namespace="ns",deployment="podinfo","#
+            ),
+            0.0
+        );
+        assert!(text.contains(r#"kubernetes_pod_name="podinfo-"#), "{text}");
+        assert!(!text.contains("nginx_ingress_controller"), "NGINX only");
+    }
+
+    #[test]
+    fn mirrored_copies_reach_the_pods_but_answer_no_client() {
+        let config = httproute();
+        let mut tally = Tally::default();
+        tally
+            .served
+            .insert((Workload::Primary, "podinfo-primary".into()), 10.0);
+        tally
+            .mirrored
+            .insert((Workload::Canary, "podinfo-canary".into()), 10.0);
+        let mut series = Series::default();
+        serve(&config, &seen(true), &tally, &mut series);
+        let text = render(&config, &series);
+        assert_eq!(sample(&text, &format!("{CANARY_SOURCE}\"200\"")), 0.0);
+        assert_eq!(sample(&text, &format!("{CANARY_SOURCE}\"500\"")), 0.0);
+        assert_eq!(sample(&text, &format!("{CANARY_DESTINATION}\"200\"")), 5.0);
+        assert_eq!(sample(&text, &format!("{CANARY_DESTINATION}\"500\"")), 5.0);
+        assert_eq!(sample(&text, &format!("{CANARY_LINKERD}\"failure\"")), 5.0);
+        let primary = r#"response_total{namespace="ns",deployment="podinfo-primary",direction="inbound",classification="success",status_code="200"}"#;
+        assert_eq!(sample(&text, primary), 10.0);
+    }
+
+    #[test]
+    fn an_unavailable_canary_answers_503_without_pods() {
+        let config = httproute();
+        let mut tally = Tally::default();
+        tally
+            .served
+            .insert((Workload::Canary, "podinfo-canary".into()), 4.0);
+        tally
+            .mirrored
+            .insert((Workload::Canary, "podinfo-canary".into()), 2.0);
+        let mut series = Series::default();
+        serve(&config, &seen(false), &tally, &mut series);
+        let text = render(&config, &series);
+        assert_eq!(sample(&text, &format!("{CANARY_SOURCE}\"503\"")), 4.0);
+        assert_eq!(sample(&text, &format!("{CANARY_DESTINATION}\"200\"")), 0.0);
+        assert_eq!(sample(&text, &format!("{CANARY_LINKERD}\"success\"")), 0.0);
+        // ingress-nginx sees them too, for the NGINX route.
+        let config = SimulatorConfig::walkthrough("ns");
+        let mut series = Series::default();
+        serve(&config, &seen(false), &tally, &mut series);
+        let text = render(&config, &series);
+        let nginx = r#"nginx_ingress_controller_requests{namespace="ns",ingress="podinfo",host="app.example.com",canary="ns-podinfo-canary-80",status="503"}"#;
+        assert_eq!(sample(&text, nginx), 4.0);
+    }
+}
