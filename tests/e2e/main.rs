@@ -21,3 +21,4 @@ mod nginx_lifecycle;
 mod operator;
 mod operator_resilience;
 mod operator_targets;
+mod simulator;

@@ -39,4 +39,4 @@ stop_process() {
 }
 
 # The processes, in start order; stopped in reverse.
-processes=(serin-loadtester serin nginx_simulator)
+processes=(serin-loadtester serin traffic_simulator)

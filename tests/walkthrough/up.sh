@@ -22,8 +22,8 @@ bash tests/cluster/cluster-up.sh
 source "$testbed_env"
 kubectl() { "$TESTBED_BIN/kubectl" "$@"; }
 
-say "building serin, serin-loadtester and the nginx_simulator example (release)"
-cargo build --release --bin serin --bin serin-loadtester --example nginx_simulator
+say "building serin, serin-loadtester and the traffic_simulator example (release)"
+cargo build --release --bin serin --bin serin-loadtester --example traffic_simulator
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -89,7 +89,7 @@ start_process serin "$release/serin" "$serin_port" \
 wait_healthz serin "$serin_port"
 
 # The traffic simulator standing in for ingress-nginx and the podinfo pods.
-start_process nginx_simulator "$release/examples/nginx_simulator" "" \
+start_process traffic_simulator "$release/examples/traffic_simulator" "" \
   --namespace "$namespace" --ingress podinfo --target podinfo
 
 say "waiting for canary/podinfo to be Initialized"
@@ -122,6 +122,6 @@ A failing revision (HTTP 500s from the simulator; or latency=1500ms):
 
   kubectl -n test patch deployment/podinfo -p '{"spec":{"template":{"metadata":{"annotations":{"test.serin.dev/fault":"errors=50"}}}}}'
 
-Logs: target/walkthrough/{serin,serin-loadtester,nginx_simulator}.log
+Logs: target/walkthrough/{serin,serin-loadtester,traffic_simulator}.log
 Stop everything: make walkthrough-down
 EOM

@@ -18,6 +18,7 @@ pub mod nginx;
 pub mod operator;
 pub mod podinfo;
 pub mod scrape;
+pub mod third_party;
 pub mod traffic;
 
 use k8s_openapi::api::core::v1::Namespace;
