@@ -36,6 +36,10 @@ pub use build::{Names, desired, map_ab, map_matches, merge_matches, normalize, r
 /// the `get_routes` that follows in the same tick finds it.
 const CACHE_WAIT: Duration = Duration::from_secs(2);
 
+/// How long `get_routes` waits for a gateway that accepted the route to
+/// observe its latest generation.
+const OBSERVE_WAIT: Duration = Duration::from_secs(3);
+
 /// Which HTTPRoute API a Canary's provider writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -112,6 +116,14 @@ pub enum GatewayError {
         #[source]
         source: kube::Error,
     },
+}
+
+impl GatewayError {
+    /// The parents accepted the route, only not its latest generation yet.
+    fn is_lagging(&self) -> bool {
+        matches!(self, GatewayError::ParentNotReady { status, observed, current, .. }
+            if status == "True" && observed < current)
+    }
 }
 
 impl From<GatewayError> for PortError {
@@ -457,7 +469,17 @@ impl RouterPort for GatewayApiRouter {
         let (inner, target) = (self.inner.clone(), target.clone());
         run(deadline, async move {
             let canary = canary_of(&target)?;
-            current_routes(&inner.caches, &canary, &target.provider)
+            // A step right after our own write (a wake-up) would otherwise
+            // find the gateway a generation behind: give it a moment.
+            let until = Instant::now() + OBSERVE_WAIT;
+            loop {
+                match current_routes(&inner.caches, &canary, &target.provider) {
+                    Err(err) if err.is_lagging() && Instant::now() < until => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    other => return other,
+                }
+            }
         })
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub mod api_cost;
 pub mod audit;
 pub mod fleet;
+pub mod gateway;
 pub mod helm;
 pub mod hooks;
 pub mod nginx;
