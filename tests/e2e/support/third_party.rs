@@ -1,9 +1,11 @@
 //! Third-party CRDs for the end-to-end tests: Gateway API's (the real ones,
 //! `../shared/crds/gateway-api/`) and SMI's TrafficSplit
 //! (`tests/crds/smi-trafficsplits.yaml`). CRDs are cluster-wide and tests
-//! run in parallel: every test applies the same content with server-side
-//! apply, one field manager and `force`, so any number of them may install
-//! at once.
+//! run in parallel: the first test of the process to need them applies
+//! them (server-side apply, one field manager, `force`, so a second process
+//! may install at once), the others wait for it: a dozen applies of Gateway
+//! API's large schemas at once slowed the API server enough for kubectl's
+//! OpenAPI reads in other tests to time out.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,6 +24,11 @@ const MANAGER: &str = "serin-tests";
 /// GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant) and waits
 /// until they are Established.
 pub async fn install_gateway_api(client: &Client) {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    DONE.get_or_init(|| gateway_api(client)).await;
+}
+
+async fn gateway_api(client: &Client) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/crds/gateway-api");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("the Gateway API CRDs in {}: {e}", dir.display()))
@@ -36,8 +43,10 @@ pub async fn install_gateway_api(client: &Client) {
 /// Applies SMI's TrafficSplit CRD (`split.smi-spec.io`, v1alpha1 to
 /// v1alpha3) and waits until it is Established.
 pub async fn install_smi(client: &Client) {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/crds/smi-trafficsplits.yaml");
-    install(client, &[file]).await;
+    DONE.get_or_init(|| install(client, std::slice::from_ref(&file)))
+        .await;
 }
 
 /// Server-side applies every CRD in `files`, then waits for them.
