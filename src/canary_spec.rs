@@ -38,6 +38,7 @@ pub fn canary_spec(
         .map(wire_str)
         .unwrap_or_else(|| mesh_provider.to_string());
     let a = &spec.analysis;
+    let session_affinity = session_affinity(a.session_affinity.as_ref(), &provider);
     let webhooks = a
         .webhooks
         .iter()
@@ -64,10 +65,7 @@ pub fn canary_spec(
             mirror: a.mirror.unwrap_or(false),
             mirror_weight: a.mirror_weight.unwrap_or(0),
             match_conditions: a.r#match.iter().flatten().map(request_match).collect(),
-            session_affinity: a.session_affinity.as_ref().map(|s| core::SessionAffinity {
-                cookie_name: s.cookie_name.clone(),
-                primary_cookie_name: s.primary_cookie_name.clone().filter(|n| !n.is_empty()),
-            }),
+            session_affinity,
             metrics: a.metrics.iter().flatten().map(metric).collect(),
             webhooks,
             alerts: a
@@ -169,6 +167,28 @@ fn string_match(s: &StringMatch) -> Option<core::StringMatch> {
         .or_else(|| s.regex.clone().map(core::StringMatch::Regex))
 }
 
+/// The cookies the core keeps for `analysis.sessionAffinity`, for the
+/// routers that use them as Flagger's do: Istio and Gateway API (whose
+/// `v1beta1` router has no primary cookie). Other providers ignore it, and
+/// their Canaries' status gets no cookie.
+fn session_affinity(
+    affinity: Option<&crate::api::canary::SessionAffinity>,
+    provider: &str,
+) -> Option<core::SessionAffinity> {
+    let affinity = affinity?;
+    let primary = provider == "istio"
+        || crate::router::gateway_api::Version::of(provider)
+            == Some(crate::router::gateway_api::Version::V1);
+    let cookies = primary || crate::router::gateway_api::Version::of(provider).is_some();
+    cookies.then(|| core::SessionAffinity {
+        cookie_name: affinity.cookie_name.clone(),
+        primary_cookie_name: affinity
+            .primary_cookie_name
+            .clone()
+            .filter(|n| primary && !n.is_empty()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +231,34 @@ mod tests {
                 canary.spec.analysis.metrics.as_ref().map_or(0, Vec::len)
             );
         }
+    }
+
+    #[test]
+    fn session_cookies_only_for_routers_that_keep_them() {
+        let (_, canary) = shared_canaries()
+            .into_iter()
+            .find(|(_, c)| c.spec.analysis.session_affinity.is_some())
+            .unwrap();
+        let mut canary = canary;
+        canary.spec.provider = None;
+        if let Some(a) = canary.spec.analysis.session_affinity.as_mut() {
+            a.primary_cookie_name = Some("primary".into());
+        }
+        let canary = Arc::new(canary);
+        let affinity = |mesh: &str| {
+            canary_spec(&canary, mesh)
+                .unwrap()
+                .analysis
+                .session_affinity
+        };
+        let v1 = affinity("gatewayapi:v1").unwrap();
+        assert_eq!(v1.primary_cookie_name.as_deref(), Some("primary"));
+        assert_eq!(affinity("istio").unwrap(), v1);
+        let beta = affinity("gatewayapi:v1beta1").unwrap();
+        assert_eq!(beta.cookie_name, v1.cookie_name);
+        assert_eq!(beta.primary_cookie_name, None);
+        assert_eq!(affinity("nginx"), None);
+        assert_eq!(affinity("linkerd"), None);
     }
 
     #[test]

@@ -233,6 +233,8 @@ fn workloads<K: Resource>(
 
 /// How often an API that is not served yet is looked for again.
 const DISCOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How soon discovery is retried after an error other than "not served".
+const DISCOVERY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs `watch` once the API server serves `api_version` (its CRDs may be
 /// installed after Serin starts); one discovery request a minute until then.
@@ -241,13 +243,19 @@ async fn once_served(client: Client, api_version: String, watch: impl Future<Out
     loop {
         match client.list_api_group_resources(&api_version).await {
             Ok(_) => break,
-            Err(err) => {
+            // Not served: its CRDs may come later.
+            Err(kube::Error::Api(status)) if status.code == 404 => {
                 if !logged {
-                    tracing::info!(api_version = %api_version, error = %err,
+                    tracing::info!(api_version = %api_version,
                         "API not served; its routers are unavailable until it is");
                     logged = true;
                 }
                 tokio::time::sleep(DISCOVERY_INTERVAL).await;
+            }
+            // Any other failure says nothing about the API: ask again soon.
+            Err(err) => {
+                tracing::warn!(api_version = %api_version, error = %err, "API discovery");
+                tokio::time::sleep(DISCOVERY_RETRY).await;
             }
         }
     }

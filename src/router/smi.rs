@@ -142,7 +142,11 @@ pub fn plan_reconcile(caches: &Caches, canary: &Canary) -> Result<Option<Write>,
         split.metadata.owner_references = Some(vec![owner]);
         return Ok(Some(Write::Create(Box::new(split))));
     };
-    let routes = weights(&current.spec, &names);
+    let routes = match weights(&current.spec, &names) {
+        // A split without our backends gets Flagger's initial one back.
+        r if r.primary + r.canary == 0 => Routes::default(),
+        r => r,
+    };
     let wanted = desired(canary, routes);
     Ok(patch(&current.spec, &wanted).map(|patch| Write::Patch {
         name: names.apex,
@@ -236,8 +240,9 @@ impl Inner {
                     Ok(created) => {
                         if created {
                             tracing::info!(canary = %target.key, "TrafficSplit {name}.{ns} created");
-                            self.wait_cached(ns, &name).await;
                         }
+                        // Also when the cache lags behind an earlier create.
+                        self.wait_cached(ns, &name).await;
                         Ok(())
                     }
                     Err(source) => Err(SmiError::Create {

@@ -10,8 +10,8 @@ use serin_actors::model::status::SessionCookies;
 use super::{GatewayError, Version};
 use crate::api::Canary;
 use crate::api::canary::{
-    AbMatch, CanaryService, CorsPolicy, DeploymentStrategy, HeaderOperations, HttpMatchRequest,
-    SessionAffinity, StringMatch,
+    AbMatch, CanaryService, CorsPolicy, HeaderOperations, HttpMatchRequest, SessionAffinity,
+    StringMatch,
 };
 use crate::api::gateway::{
     BackendObjectReference, GROUP, HttpBackendRef, HttpCorsFilter, HttpHeader, HttpHeaderFilter,
@@ -111,9 +111,13 @@ pub fn desired(
         }
         None => vec![weighted],
     };
-    if canary.spec.deployment_strategy() == DeploymentStrategy::AbTesting {
-        let ab = map_ab(analysis.r#match.as_deref().unwrap_or_default())?;
-        rules[0].matches = merge_matches(&ab, &matches);
+    // Flagger splits on `analysis.match` whatever the strategy: matching
+    // requests get the weights, the rest the primary.
+    let ab = map_ab(analysis.r#match.as_deref().unwrap_or_default())?;
+    if !ab.is_empty() {
+        if let Some(first) = rules.first_mut() {
+            first.matches = merge_matches(&ab, &matches);
+        }
         rules.push(HttpRouteRule {
             matches,
             filters,
@@ -167,7 +171,9 @@ impl Sticky<'_> {
                 return Ok(vec![weighted]);
             };
             let max_age = self.affinity.max_age();
-            set_cookie(&mut weighted.backend_refs[1], self.build(cookie, max_age));
+            if let Some(canary) = weighted.backend_refs.get_mut(1) {
+                set_cookie(canary, self.build(cookie, max_age));
+            }
             rules.push(self.sticky(&weighted, cookie, 0, 100));
             let primary = self
                 .affinity
@@ -179,19 +185,16 @@ impl Sticky<'_> {
                 let interval = self.canary.spec.analysis.interval.as_deref().unwrap_or("");
                 let seconds = crate::api::parse_duration(interval)
                     .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-                    .map_err(|e| {
-                        GatewayError::InvalidMatch(format!("failed to parse canary interval: {e}"))
-                    })?;
-                set_cookie(&mut weighted.backend_refs[0], self.build(primary, seconds));
+                    .map_err(|e| GatewayError::Interval(e.to_string()))?;
+                if let Some(first) = weighted.backend_refs.first_mut() {
+                    set_cookie(first, self.build(primary, seconds));
+                }
                 rules.push(self.sticky(&weighted, primary, 100, 0));
             }
         } else if let Some(previous) = cookies.previous.as_deref() {
             let mut expire = weighted.clone();
             expire.matches = merge_matches(&[cookie_match(previous)], self.matches);
-            expire.filters.push(response_header(
-                SET_COOKIE,
-                format!("{previous}; Max-Age=-1"),
-            ));
+            add_response_header(&mut expire.filters, format!("{previous}; Max-Age=-1"));
             rules.push(expire);
         }
         rules.push(weighted);
@@ -275,6 +278,21 @@ fn set_cookie(backend: &mut HttpBackendRef, cookie: String) {
     backend.filters.push(response_header(SET_COOKIE, cookie));
 }
 
+/// Adds `Set-Cookie` to the rule's response header filter, or a new one:
+/// the API refuses a second `ResponseHeaderModifier` in a rule.
+fn add_response_header(filters: &mut Vec<HttpRouteFilter>, cookie: String) {
+    let existing = filters
+        .iter_mut()
+        .find_map(|f| f.response_header_modifier.as_mut());
+    match existing {
+        Some(modifier) => modifier.add.push(HttpHeader {
+            name: SET_COOKIE.into(),
+            value: cookie,
+        }),
+        None => filters.push(response_header(SET_COOKIE, cookie)),
+    }
+}
+
 fn backend(name: &str, weight: i32, port: i32) -> HttpBackendRef {
     HttpBackendRef {
         group: Some(String::new()),
@@ -300,14 +318,14 @@ fn timeouts(service: &CanaryService) -> Option<HttpRouteTimeouts> {
 fn filters(service: &CanaryService, version: Version) -> Vec<HttpRouteFilter> {
     let mut filters = vec![];
     if let Some(headers) = &service.headers {
-        if let Some(request) = &headers.request {
+        if let Some(request) = headers.request.as_ref().filter(|h| !is_empty(h)) {
             filters.push(HttpRouteFilter {
                 type_: "RequestHeaderModifier".into(),
                 request_header_modifier: Some(header_filter(request)),
                 ..HttpRouteFilter::default()
             });
         }
-        if let Some(response) = &headers.response {
+        if let Some(response) = headers.response.as_ref().filter(|h| !is_empty(h)) {
             filters.push(HttpRouteFilter {
                 type_: "ResponseHeaderModifier".into(),
                 response_header_modifier: Some(header_filter(response)),
@@ -330,14 +348,15 @@ fn filters(service: &CanaryService, version: Version) -> Vec<HttpRouteFilter> {
                 },
             }
         });
-        filters.push(HttpRouteFilter {
-            type_: "URLRewrite".into(),
-            url_rewrite: Some(HttpUrlRewriteFilter {
-                hostname: rewrite.authority.clone().filter(|a| !a.is_empty()),
-                path,
-            }),
-            ..HttpRouteFilter::default()
-        });
+        let hostname = rewrite.authority.clone().filter(|a| !a.is_empty());
+        // A rewrite of nothing would be an empty filter, which the API refuses.
+        if hostname.is_some() || path.is_some() {
+            filters.push(HttpRouteFilter {
+                type_: "URLRewrite".into(),
+                url_rewrite: Some(HttpUrlRewriteFilter { hostname, path }),
+                ..HttpRouteFilter::default()
+            });
+        }
     }
     for mirror in service.mirror.iter().flatten() {
         let r = &mirror.backend_ref;
@@ -363,6 +382,13 @@ fn filters(service: &CanaryService, version: Version) -> Vec<HttpRouteFilter> {
         });
     }
     filters
+}
+
+/// A header operation that changes nothing: no filter is written for it.
+fn is_empty(ops: &HeaderOperations) -> bool {
+    ops.add.as_ref().is_none_or(|m| m.is_empty())
+        && ops.set.as_ref().is_none_or(|m| m.is_empty())
+        && ops.remove.as_ref().is_none_or(|r| r.is_empty())
 }
 
 fn header_filter(ops: &HeaderOperations) -> HttpHeaderFilter {
@@ -400,7 +426,9 @@ fn cors_filter(cors: &CorsPolicy) -> HttpCorsFilter {
             .max_age
             .as_deref()
             .and_then(|d| crate::api::parse_duration(d).ok())
-            .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX)),
+            .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX))
+            // Under a second is Go's zero, which Flagger leaves out.
+            .filter(|seconds| *seconds > 0),
     }
 }
 

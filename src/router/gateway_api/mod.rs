@@ -96,6 +96,8 @@ pub enum GatewayError {
         observed: i64,
         current: i64,
     },
+    #[error("failed to parse canary interval: {0}")]
+    Interval(String),
     #[error("provider {0} is not a Gateway API provider")]
     NotGatewayApi(String),
     #[error("canary {name}.{namespace} not found")]
@@ -248,7 +250,7 @@ pub fn plan_reconcile(
         return Ok(Some(Write::Create(route)));
     };
     let (labels, annotations, spec) = current_view(&current);
-    let wanted = desired(canary, version, read_routes(&spec, &names), cookies)?;
+    let wanted = desired(canary, version, kept(read_routes(&spec, &names)), cookies)?;
     let (want_labels, want_annotations) = metadata(canary, Some(&current));
     Ok(merge_diff(
         &view(&labels, &annotations, &spec),
@@ -258,6 +260,15 @@ pub fn plan_reconcile(
         name: names.apex,
         patch,
     }))
+}
+
+/// The split a drift fix keeps: the current one, unless the route has lost
+/// it (no rule with both backends), where Flagger's initial 100/0 applies.
+pub fn kept(routes: Routes) -> Routes {
+    match routes.primary + routes.canary {
+        0 => Routes::default(),
+        _ => routes,
+    }
 }
 
 /// Flagger's `SetRoutes`: the rules for `routes`, written only if they differ.
@@ -370,8 +381,11 @@ impl Inner {
                         self.wait_cached(ns, &name).await;
                         Ok(())
                     }
-                    // The cache lagged behind an earlier create.
-                    Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+                    // The cache lags behind an earlier create (or a restart's list).
+                    Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                        self.wait_cached(ns, &name).await;
+                        Ok(())
+                    }
                     Err(source) => Err(create_err(source)),
                 }
             }

@@ -488,3 +488,79 @@ fn the_same_name_for_both_cookies_is_refused() {
         "can't use the same cookie name for both primary and cookie name; please update them to be different"
     );
 }
+
+#[test]
+fn a_match_without_iterations_still_splits_only_matching_requests() {
+    let c = canary(
+        "gatewayapi:v1",
+        json!({"analysis": {"match": [{"headers": {"x-canary": {"exact": "insider"}}}]}}),
+    );
+    let rules = created(&c)["spec"]["rules"].clone();
+    assert_eq!(rules.as_array().unwrap().len(), 2, "{rules:#}");
+    assert_eq!(
+        rules[1]["backendRefs"],
+        json!([backend("podinfo-primary", 100)])
+    );
+}
+
+#[test]
+fn a_route_that_lost_its_split_gets_the_initial_one_back() {
+    let c = canary("gatewayapi:v1", json!({}));
+    let mut route = created(&c);
+    route["spec"]["rules"][0]["backendRefs"] = json!([backend("podinfo-primary", 100)]);
+    let mut caches = empty();
+    caches.httproutes = store_of(vec![serde_json::from_value(route).unwrap()]);
+    let Some(Write::Patch { patch, .. }) =
+        plan_reconcile(&caches, &c, "gatewayapi:v1", &no_cookies()).unwrap()
+    else {
+        panic!("no patch");
+    };
+    assert_eq!(
+        patch["spec"]["rules"][0]["backendRefs"],
+        json!([
+            backend("podinfo-primary", 100),
+            backend("podinfo-canary", 0)
+        ])
+    );
+}
+
+#[test]
+fn filters_the_api_would_refuse_are_not_written() {
+    let c = canary(
+        "gatewayapi:v1",
+        json!({"service": {"headers": {"request": {}, "response": {"set": {"r": "1"}}},
+                           "rewrite": {"type": "ReplacePrefixMatch"},
+                           "corsPolicy": {"allowOrigin": ["https://a"], "maxAge": "500ms"}}}),
+    );
+    let filters = created(&c)["spec"]["rules"][0]["filters"].clone();
+    let types: Vec<&str> = filters
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["ResponseHeaderModifier", "CORS"], "{filters:#}");
+    assert_eq!(filters[1]["cors"]["maxAge"], 5, "the CRD's default, not 0");
+    // The cookie expiry joins the rule's response filter: one per rule.
+    let a = canary(
+        "gatewayapi:v1",
+        json!({"service": {"headers": {"response": {"set": {"r": "1"}}}},
+               "analysis": {"sessionAffinity": {"cookieName": "c"}}}),
+    );
+    let caches = cached(&a, None);
+    let after = SessionCookies {
+        previous: Some("c=OLD".into()),
+        ..SessionCookies::default()
+    };
+    let Some(Write::Patch { patch, .. }) =
+        plan_routes(&caches, &a, "gatewayapi:v1", routes(0, false), &after).unwrap()
+    else {
+        panic!("no patch");
+    };
+    assert_eq!(
+        patch["spec"]["rules"][0]["filters"],
+        json!([{"type": "ResponseHeaderModifier", "responseHeaderModifier": {
+            "set": [{"name": "r", "value": "1"}],
+            "add": [{"name": "Set-Cookie", "value": "c=OLD; Max-Age=-1"}]}}])
+    );
+}
