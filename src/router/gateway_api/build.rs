@@ -1,28 +1,24 @@
-//! Pure builders: the HTTPRoute spec a Canary asks for at given weights,
-//! with the API server's defaults spelled out so that a route read back
-//! compares equal to the one written.
+//! Pure builders: the HTTPRoute spec a Canary asks for at given weights
+//! (matches in `matches.rs`, session affinity in `sticky.rs`), with the API
+//! server's defaults spelled out so that a route read back compares equal
+//! to the one written.
 
 use std::collections::BTreeMap;
 
 use serin_actors::model::observe::Routes;
 use serin_actors::model::status::SessionCookies;
 
+use super::matches::{EXACT, PATH_PREFIX, map_ab, map_matches, merge_matches};
+use super::sticky::Sticky;
 use super::{GatewayError, Version};
 use crate::api::Canary;
-use crate::api::canary::{
-    AbMatch, CanaryService, CorsPolicy, HeaderOperations, HttpMatchRequest, SessionAffinity,
-    StringMatch,
-};
+use crate::api::canary::{CanaryService, CorsPolicy, HeaderOperations};
 use crate::api::gateway::{
     BackendObjectReference, GROUP, HttpBackendRef, HttpCorsFilter, HttpHeader, HttpHeaderFilter,
     HttpPathMatch, HttpPathModifier, HttpRequestMirrorFilter, HttpRouteFilter, HttpRouteMatch,
-    HttpRouteRule, HttpRouteSpec, HttpRouteTimeouts, HttpUrlRewriteFilter, HttpValueMatch,
-    ParentReference,
+    HttpRouteRule, HttpRouteSpec, HttpRouteTimeouts, HttpUrlRewriteFilter, ParentReference,
 };
 
-pub const PATH_PREFIX: &str = "PathPrefix";
-pub const EXACT: &str = "Exact";
-pub const REGEX: &str = "RegularExpression";
 pub const MIRROR: &str = "RequestMirror";
 /// The CORS filter's `maxAge` when none is given (the CRD's default).
 const CORS_MAX_AGE: i32 = 5;
@@ -144,156 +140,7 @@ pub fn desired(
     Ok(spec)
 }
 
-/// Flagger's session affinity rules around the weighted one.
-struct Sticky<'a> {
-    canary: &'a Canary,
-    affinity: &'a SessionAffinity,
-    version: Version,
-    names: &'a Names,
-    port: i32,
-    matches: &'a [HttpRouteMatch],
-}
-
-impl Sticky<'_> {
-    /// While the canary gets traffic: its backend sets the canary cookie and
-    /// a rule sends requests carrying it to the canary only (`v1` also sets
-    /// a primary cookie for one interval and keeps its holders on the
-    /// primary). At weight 0: a rule expires the previous run's cookie.
-    fn rules(
-        &self,
-        mut weighted: HttpRouteRule,
-        canary_weight: i32,
-        cookies: &SessionCookies,
-    ) -> Result<Vec<HttpRouteRule>, GatewayError> {
-        let mut rules = vec![];
-        if canary_weight != 0 {
-            let Some(cookie) = cookies.canary.as_deref() else {
-                return Ok(vec![weighted]);
-            };
-            let max_age = self.affinity.max_age();
-            if let Some(canary) = weighted.backend_refs.get_mut(1) {
-                set_cookie(canary, self.build(cookie, max_age));
-            }
-            rules.push(self.sticky(&weighted, cookie, 0, 100));
-            let primary = self
-                .affinity
-                .primary_cookie_name
-                .as_ref()
-                .filter(|n| !n.is_empty() && self.version == Version::V1)
-                .and(cookies.primary.as_deref());
-            if let Some(primary) = primary {
-                let interval = self.canary.spec.analysis.interval.as_deref().unwrap_or("");
-                let seconds = crate::api::parse_duration(interval)
-                    .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-                    .map_err(|e| GatewayError::Interval(e.to_string()))?;
-                if let Some(first) = weighted.backend_refs.first_mut() {
-                    set_cookie(first, self.build(primary, seconds));
-                }
-                rules.push(self.sticky(&weighted, primary, 100, 0));
-            }
-        } else if let Some(previous) = cookies.previous.as_deref() {
-            let mut expire = weighted.clone();
-            expire.matches = merge_matches(&[cookie_match(previous)], self.matches);
-            add_response_header(&mut expire.filters, format!("{previous}; Max-Age=-1"));
-            rules.push(expire);
-        }
-        rules.push(weighted);
-        Ok(rules)
-    }
-
-    /// A copy of the weighted rule for the holders of `cookie`.
-    fn sticky(
-        &self,
-        weighted: &HttpRouteRule,
-        cookie: &str,
-        primary: i32,
-        canary: i32,
-    ) -> HttpRouteRule {
-        HttpRouteRule {
-            matches: merge_matches(&[cookie_match(cookie)], self.matches),
-            backend_refs: vec![
-                backend(&self.names.primary, primary, self.port),
-                backend(&self.names.canary, canary, self.port),
-            ],
-            ..weighted.clone()
-        }
-    }
-
-    /// Flagger's `BuildCookie`: `name=value; Max-Age=N` and the attributes set.
-    fn build(&self, cookie: &str, max_age: i64) -> String {
-        let a = self.affinity;
-        let mut out = format!("{cookie}; Max-Age={max_age}");
-        if let Some(domain) = a.domain.as_deref().filter(|d| !d.is_empty()) {
-            out.push_str(&format!("; Domain={domain}"));
-        }
-        if a.http_only == Some(true) {
-            out.push_str("; HttpOnly");
-        }
-        if a.partitioned == Some(true) {
-            out.push_str("; Partitioned");
-        }
-        if let Some(path) = a.path.as_deref().filter(|p| !p.is_empty()) {
-            out.push_str(&format!("; Path={path}"));
-        }
-        if let Some(same_site) = &a.same_site {
-            out.push_str(&format!("; SameSite={}", same_site.as_str()));
-        }
-        if a.secure == Some(true) {
-            out.push_str("; Secure");
-        }
-        out
-    }
-}
-
-const SET_COOKIE: &str = "Set-Cookie";
-
-/// Matches requests whose `Cookie` header carries `name=value`.
-fn cookie_match(cookie: &str) -> HttpRouteMatch {
-    let (name, value) = cookie.split_once('=').unwrap_or((cookie, ""));
-    HttpRouteMatch {
-        headers: vec![HttpValueMatch {
-            type_: Some(REGEX.into()),
-            name: "Cookie".into(),
-            value: format!(".*{name}.*{value}.*"),
-        }],
-        ..HttpRouteMatch::default()
-    }
-}
-
-fn response_header(name: &str, value: String) -> HttpRouteFilter {
-    HttpRouteFilter {
-        type_: "ResponseHeaderModifier".into(),
-        response_header_modifier: Some(HttpHeaderFilter {
-            add: vec![HttpHeader {
-                name: name.into(),
-                value,
-            }],
-            ..HttpHeaderFilter::default()
-        }),
-        ..HttpRouteFilter::default()
-    }
-}
-
-fn set_cookie(backend: &mut HttpBackendRef, cookie: String) {
-    backend.filters.push(response_header(SET_COOKIE, cookie));
-}
-
-/// Adds `Set-Cookie` to the rule's response header filter, or a new one:
-/// the API refuses a second `ResponseHeaderModifier` in a rule.
-fn add_response_header(filters: &mut Vec<HttpRouteFilter>, cookie: String) {
-    let existing = filters
-        .iter_mut()
-        .find_map(|f| f.response_header_modifier.as_mut());
-    match existing {
-        Some(modifier) => modifier.add.push(HttpHeader {
-            name: SET_COOKIE.into(),
-            value: cookie,
-        }),
-        None => filters.push(response_header(SET_COOKIE, cookie)),
-    }
-}
-
-fn backend(name: &str, weight: i32, port: i32) -> HttpBackendRef {
+pub fn backend(name: &str, weight: i32, port: i32) -> HttpBackendRef {
     HttpBackendRef {
         group: Some(String::new()),
         kind: Some("Service".into()),
@@ -430,154 +277,6 @@ fn cors_filter(cors: &CorsPolicy) -> HttpCorsFilter {
             // Under a second is Go's zero, which Flagger leaves out.
             .filter(|seconds| *seconds > 0),
     }
-}
-
-/// `service.match` as HTTPRoute matches; Istio selectors Gateway API cannot
-/// express are refused rather than dropped.
-pub fn map_matches(requests: &[HttpMatchRequest]) -> Result<Vec<HttpRouteMatch>, GatewayError> {
-    let mut matches = vec![];
-    for request in requests {
-        let unsupported = [
-            ("authority", request.authority.is_some()),
-            ("scheme", request.scheme.is_some()),
-            ("port", request.port.is_some()),
-            ("gateways", request.gateways.is_some()),
-            ("ignoreUriCase", request.ignore_uri_case == Some(true)),
-            ("sourceLabels", request.source_labels.is_some()),
-            ("sourceNamespace", request.source_namespace.is_some()),
-            ("withoutHeaders", request.without_headers.is_some()),
-        ];
-        if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
-            return Err(GatewayError::InvalidMatch(format!(
-                "Gateway API doesn't support the matching selector {field}"
-            )));
-        }
-        let mut m = HttpRouteMatch::default();
-        if let Some(uri) = &request.uri {
-            let (type_, value) = match uri {
-                StringMatch { regex: Some(v), .. } if !v.is_empty() => (REGEX, v),
-                StringMatch { exact: Some(v), .. } if !v.is_empty() => (EXACT, v),
-                StringMatch {
-                    prefix: Some(v), ..
-                } if !v.is_empty() => (PATH_PREFIX, v),
-                _ => {
-                    return Err(GatewayError::InvalidMatch(format!(
-                        "Gateway API doesn't support the specified path matching selector: {uri:?}"
-                    )));
-                }
-            };
-            m.path = Some(HttpPathMatch {
-                type_: Some(type_.into()),
-                value: Some(value.clone()),
-            });
-        }
-        if let Some(method) = &request.method {
-            match method.exact.as_ref().filter(|m| !m.is_empty()) {
-                Some(exact) => m.method = Some(exact.clone()),
-                None => {
-                    return Err(GatewayError::InvalidMatch(format!(
-                        "Gateway API doesn't support the specified method matching selector: {method:?}"
-                    )));
-                }
-            }
-        }
-        m.headers = value_matches(request.headers.as_ref(), "header")?;
-        m.query_params = value_matches(request.query_params.as_ref(), "query")?;
-        if m != HttpRouteMatch::default() {
-            matches.push(m);
-        }
-    }
-    Ok(matches)
-}
-
-fn value_matches(
-    map: Option<&BTreeMap<String, StringMatch>>,
-    what: &str,
-) -> Result<Vec<HttpValueMatch>, GatewayError> {
-    let mut out = vec![];
-    for (name, m) in map.into_iter().flatten() {
-        let (type_, value) = match m {
-            StringMatch { exact: Some(v), .. } if !v.is_empty() => (EXACT, v),
-            StringMatch { regex: Some(v), .. } if !v.is_empty() => (REGEX, v),
-            _ => {
-                return Err(GatewayError::InvalidMatch(format!(
-                    "Gateway API doesn't support the specified {what} matching selector: {name}: {m:?}"
-                )));
-            }
-        };
-        out.push(HttpValueMatch {
-            type_: Some(type_.into()),
-            name: name.clone(),
-            value: value.clone(),
-        });
-    }
-    Ok(out)
-}
-
-/// `analysis.match` (A/B testing) as HTTPRoute matches.
-pub fn map_ab(requests: &[AbMatch]) -> Result<Vec<HttpRouteMatch>, GatewayError> {
-    let mut matches = vec![];
-    for request in requests {
-        if request.source_labels.is_some() {
-            return Err(GatewayError::InvalidMatch(
-                "Gateway API doesn't support the matching selector sourceLabels".into(),
-            ));
-        }
-        let mut headers = vec![];
-        for (name, h) in request.headers.iter().flatten() {
-            let (type_, value) = match (&h.exact, &h.regex) {
-                (Some(v), _) if !v.is_empty() => (EXACT, v),
-                (_, Some(v)) if !v.is_empty() => (REGEX, v),
-                _ => {
-                    return Err(GatewayError::InvalidMatch(format!(
-                        "Gateway API doesn't support the specified header matching selector: {name}: {h:?}"
-                    )));
-                }
-            };
-            headers.push(HttpValueMatch {
-                type_: Some(type_.into()),
-                name: name.clone(),
-                value: value.clone(),
-            });
-        }
-        let m = HttpRouteMatch {
-            headers,
-            query_params: value_matches(request.query_params.as_ref(), "query")?,
-            ..HttpRouteMatch::default()
-        };
-        if m != HttpRouteMatch::default() {
-            matches.push(m);
-        }
-    }
-    Ok(matches)
-}
-
-/// Every analysis match crossed with every service match: the service's
-/// path and method, the analysis' headers and query parameters.
-pub fn merge_matches(
-    analysis: &[HttpRouteMatch],
-    service: &[HttpRouteMatch],
-) -> Vec<HttpRouteMatch> {
-    if analysis.is_empty() {
-        return service.to_vec();
-    }
-    if service.is_empty() {
-        return analysis.to_vec();
-    }
-    let mut merged = vec![];
-    for a in analysis {
-        for s in service {
-            let mut m = s.clone();
-            if !a.headers.is_empty() {
-                m.headers = a.headers.clone();
-            }
-            if !a.query_params.is_empty() {
-                m.query_params = a.query_params.clone();
-            }
-            merged.push(m);
-        }
-    }
-    merged
 }
 
 /// Spells out what the API server defaults, so a route read back compares

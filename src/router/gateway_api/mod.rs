@@ -8,6 +8,8 @@
 //! that the parents accepted the route.
 
 mod build;
+mod matches;
+mod sticky;
 #[cfg(test)]
 mod tests;
 
@@ -30,7 +32,8 @@ use crate::k8s::{Caches, KubeClients, cache};
 use crate::workload::metadata::{Labels, canary_ref, with_flux_disabled};
 use crate::workload::patch::merge_diff;
 
-pub use build::{Names, desired, map_ab, map_matches, merge_matches, normalize, read_routes};
+pub use build::{Names, desired, normalize, read_routes};
+pub use matches::{map_ab, map_matches, merge_matches};
 
 /// How long `reconcile` waits for a created route to reach the cache, so
 /// the `get_routes` that follows in the same tick finds it.
