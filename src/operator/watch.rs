@@ -386,20 +386,29 @@ fn trim<K: Resource<DynamicType = ()>>(object: &mut K) {
     }
 }
 
+/// Whether a watch event carries a new version of what `seen` remembers: any
+/// change for an `Apply`; for an `InitApply` only a change of an object seen
+/// before (a relist after the watch lost its place), not the first list.
+fn moved<V: PartialEq>(listed: bool, before: Option<V>, now: &V) -> bool {
+    match (listed, before) {
+        (true, Some(before)) => before != *now,
+        (true, None) => false,
+        (false, before) => before.as_ref() != Some(now),
+    }
+}
+
 /// Reports a workload whose `metadata.generation` moved (a spec change),
-/// not its status churn.
+/// not its status churn, also when a relist is what shows it.
 fn generations<K: Resource>(
     changes: mpsc::UnboundedSender<Change>,
     kind: &'static str,
 ) -> impl FnMut(&Event<K>) + Send + 'static {
     let mut seen: HashMap<(String, String), i64> = HashMap::new();
     move |event| match event {
-        Event::InitApply(o) => {
-            seen.insert(id(o), o.meta().generation.unwrap_or(0));
-        }
-        Event::Apply(o) => {
+        Event::InitApply(o) | Event::Apply(o) => {
             let generation = o.meta().generation.unwrap_or(0);
-            if seen.insert(id(o), generation) != Some(generation) {
+            let listed = matches!(event, Event::InitApply(_));
+            if moved(listed, seen.insert(id(o), generation), &generation) {
                 let (namespace, name) = id(o);
                 let _ = changes.send(Change::Workload {
                     namespace,
@@ -416,19 +425,17 @@ fn generations<K: Resource>(
 }
 
 /// Reports a ConfigMap/Secret whose checksum (already in the trimmed
-/// object) changed.
+/// object) changed, also when a relist is what shows it.
 fn checksums<K: Resource + ChecksumOf>(
     changes: mpsc::UnboundedSender<Change>,
     kind: config::ConfigKind,
 ) -> impl FnMut(&Event<K>) + Send + 'static {
     let mut seen: HashMap<(String, String), String> = HashMap::new();
     move |event| match event {
-        Event::InitApply(o) => {
-            seen.insert(id(o), o.checksum());
-        }
-        Event::Apply(o) => {
+        Event::InitApply(o) | Event::Apply(o) => {
             let sum = o.checksum();
-            if seen.insert(id(o), sum.clone()).as_ref() != Some(&sum) {
+            let listed = matches!(event, Event::InitApply(_));
+            if moved(listed, seen.insert(id(o), sum.clone()), &sum) {
                 let (namespace, name) = id(o);
                 let _ = changes.send(Change::Config {
                     namespace,
@@ -479,4 +486,53 @@ pub fn cached_checksum(data: Option<&BTreeMap<String, String>>) -> String {
 
 fn id<K: Resource>(o: &K) -> (String, String) {
     (o.namespace().unwrap_or_default(), o.name_any())
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::ObjectMeta;
+
+    use super::*;
+
+    fn deployment(generation: i64) -> Deployment {
+        Deployment {
+            metadata: ObjectMeta {
+                name: Some("podinfo".into()),
+                namespace: Some("test".into()),
+                generation: Some(generation),
+                ..ObjectMeta::default()
+            },
+            ..Deployment::default()
+        }
+    }
+
+    #[test]
+    fn a_new_generation_is_reported_also_when_a_relist_shows_it() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut listener = generations::<Deployment>(tx, "Deployment");
+        let mut heard = || {
+            let mut n = 0;
+            while rx.try_recv().is_ok() {
+                n += 1;
+            }
+            n
+        };
+        listener(&Event::Init);
+        listener(&Event::InitApply(deployment(1)));
+        listener(&Event::InitDone);
+        assert_eq!(heard(), 0, "the first list is no change");
+        listener(&Event::Apply(deployment(1)));
+        assert_eq!(heard(), 0, "status churn is no change");
+        listener(&Event::Apply(deployment(2)));
+        assert_eq!(heard(), 1);
+        // The watch lost its place; the relist carries generation 3.
+        listener(&Event::Init);
+        listener(&Event::InitApply(deployment(3)));
+        listener(&Event::InitDone);
+        assert_eq!(heard(), 1, "a change seen only in a relist still wakes");
+        listener(&Event::Init);
+        listener(&Event::InitApply(deployment(3)));
+        assert_eq!(heard(), 0);
+    }
 }
