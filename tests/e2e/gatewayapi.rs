@@ -147,7 +147,6 @@ async fn gatewayapi_rolls_back_on_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gatewayapi_blue_green_mirrors_then_promotes() {
     let m = start("gw-bg", ParentMode::Accept).await;
-    let ns = m.ns().to_string();
     let mut c = gateway_canary("gatewayapi:v1", &m.t.hooks, "{iterations: 3, mirror: true}");
     // The canary sees only mirrored copies, which the gateway (Istio's
     // `source` reporter) never answers: the builtin queries read podinfo's
@@ -208,7 +207,6 @@ async fn gatewayapi_blue_green_mirrors_then_promotes() {
         }
     })
     .await;
-    let _ = ns;
 }
 
 /// A/B testing on `x-canary: insider`: during the run insiders reach only
