@@ -1,7 +1,7 @@
 //! A traffic SIMULATOR for trying Flagger's walkthroughs on the local control
 //! plane (`make walkthrough-up`), where no ingress or gateway controller and
 //! no real pods run. It stands in for the router (ingress-nginx, a Gateway
-//! API implementation, or Linkerd with an SMI TrafficSplit) and the podinfo
+//! API implementation, Linkerd with an SMI TrafficSplit, or Istio) and the podinfo
 //! pods: it sends no requests; it publishes the series Prometheus would have
 //! scraped from them.
 //!
@@ -9,7 +9,7 @@
 //! process: every second it reads the routing object (by default the canary
 //! Ingress `<ingress>-canary`, its `canary-weight` and header annotations;
 //! with `--httproute` a Gateway API HTTPRoute, with `--trafficsplit` an SMI
-//! TrafficSplit) and the target and primary Deployments, "serves" `--rps`
+//! TrafficSplit, with `--virtualservice` an Istio VirtualService) and the target and primary Deployments, "serves" `--rps`
 //! requests for the elapsed second and exposes the cumulative series
 //! (`nginx_ingress_controller_*` for an Ingress; podinfo's
 //! `http_request_duration_seconds`, Linkerd's `response_total` and Istio's
@@ -27,6 +27,7 @@
 //! cargo run --example traffic_simulator -- --namespace test --ingress podinfo --target podinfo
 //! cargo run --example traffic_simulator -- --namespace test --httproute podinfo --parents accept
 //! cargo run --example traffic_simulator -- --namespace test --trafficsplit podinfo
+//! cargo run --example traffic_simulator -- --namespace test --virtualservice podinfo
 //! ```
 //!
 //! `KUBECONFIG` and `PROMETHEUS_TARGETS_FILE` come from the environment, or
@@ -72,7 +73,7 @@ enum Parents {
 
 /// Simulated router + podinfo traffic for the walkthroughs (a simulator: no
 /// real requests are made). The route is the canary Ingress of `--ingress`
-/// (default `podinfo`), or `--httproute`, or `--trafficsplit`.
+/// (default `podinfo`), or `--httproute`, `--trafficsplit` or `--virtualservice`.
 #[derive(Parser, Debug)]
 #[command(name = "traffic_simulator")]
 #[command(group = clap::ArgGroup::new("route").multiple(false))]
@@ -94,6 +95,10 @@ struct Args {
     /// An SMI TrafficSplit to route by (read as split.smi-spec.io/v1alpha2).
     #[arg(long, group = "route")]
     trafficsplit: Option<String>,
+    /// An Istio VirtualService to route by (networking.istio.io/v1, its
+    /// http routes).
+    #[arg(long, group = "route")]
+    virtualservice: Option<String>,
     /// The target Deployment; the primary is `<target>-primary`.
     #[arg(long, default_value = "podinfo")]
     target: String,
@@ -122,8 +127,8 @@ struct Args {
 impl Args {
     fn config(&self) -> SimulatorConfig {
         let ns = &self.namespace;
-        let mut config = match (&self.httproute, &self.trafficsplit) {
-            (Some(name), _) => {
+        let mut config = match (&self.httproute, &self.trafficsplit, &self.virtualservice) {
+            (Some(name), _, _) => {
                 let parents = match self.parents {
                     Parents::Accept => ParentMode::Accept,
                     Parents::Refuse => ParentMode::Refuse,
@@ -131,8 +136,9 @@ impl Args {
                 };
                 SimulatorConfig::httproute(ns, name, parents)
             }
-            (None, Some(name)) => SimulatorConfig::trafficsplit(ns, name),
-            (None, None) => SimulatorConfig {
+            (None, Some(name), _) => SimulatorConfig::trafficsplit(ns, name),
+            (None, None, Some(name)) => SimulatorConfig::virtualservice(ns, name),
+            (None, None, None) => SimulatorConfig {
                 route: Route::NginxIngress {
                     ingress: self.ingress.clone().unwrap_or_else(|| "podinfo".into()),
                 },

@@ -15,6 +15,7 @@ mod crds;
 mod gatewayapi;
 mod helm;
 mod helm_rbac;
+mod istio_simulator;
 mod leader;
 mod linkerd;
 mod mesh_manifests;

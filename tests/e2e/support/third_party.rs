@@ -1,6 +1,7 @@
 //! Third-party CRDs for the end-to-end tests: Gateway API's (the real ones,
-//! `../shared/crds/gateway-api/`) and SMI's TrafficSplit
-//! (`tests/crds/smi-trafficsplits.yaml`). CRDs are cluster-wide and tests
+//! `../shared/crds/gateway-api/`), SMI's TrafficSplit
+//! (`tests/crds/smi-trafficsplits.yaml`) and Istio's networking ones
+//! (`../shared/crds/istio/networking.yaml`). CRDs are cluster-wide and tests
 //! run in parallel: the first test of the process to need them applies
 //! them (server-side apply, one field manager, `force`, so a second process
 //! may install at once), the others wait for it: a dozen applies of Gateway
@@ -49,12 +50,51 @@ pub async fn install_smi(client: &Client) {
         .await;
 }
 
+/// The Istio CRDs the tests need: `networking.istio.io`'s VirtualService,
+/// DestinationRule and Gateway.
+const ISTIO_CRDS: [&str; 3] = [
+    "virtualservices.networking.istio.io",
+    "destinationrules.networking.istio.io",
+    "gateways.networking.istio.io",
+];
+
+/// Applies Istio's VirtualService, DestinationRule and Gateway CRDs (from
+/// `../shared/crds/istio/networking.yaml`, any other CRD there left out)
+/// and waits until they are Established.
+pub async fn install_istio(client: &Client) {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let file =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/crds/istio/networking.yaml");
+    DONE.get_or_init(|| async {
+        let wanted = |crd: &Value| {
+            crd["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| ISTIO_CRDS.contains(&n))
+        };
+        let found = crds(&file).into_iter().filter(|c| wanted(c)).count();
+        assert_eq!(
+            found,
+            ISTIO_CRDS.len(),
+            "{} should hold the CRDs {ISTIO_CRDS:?}",
+            file.display()
+        );
+        install_only(client, std::slice::from_ref(&file), &wanted).await
+    })
+    .await;
+}
+
 /// Server-side applies every CRD in `files`, then waits for them.
 async fn install(client: &Client, files: &[PathBuf]) {
+    install_only(client, files, &|_| true).await
+}
+
+/// Server-side applies the CRDs in `files` that `wanted` keeps, then waits
+/// for them.
+async fn install_only(client: &Client, files: &[PathBuf], wanted: &dyn Fn(&Value) -> bool) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut names = Vec::new();
     for file in files {
-        for crd in crds(file) {
+        for crd in crds(file).into_iter().filter(|c| wanted(c)) {
             let name = crd["metadata"]["name"]
                 .as_str()
                 .unwrap_or_else(|| panic!("a CRD without a name in {}", file.display()))

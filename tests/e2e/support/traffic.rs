@@ -1,5 +1,5 @@
 //! A traffic simulator standing in for the router (ingress-nginx, a Gateway
-//! API implementation, Linkerd's SMI TrafficSplit) and the podinfo pods
+//! API implementation, Linkerd's SMI TrafficSplit, Istio's VirtualService) and the podinfo pods
 //! behind it, since no real pods and no ingress or gateway controller run on
 //! the testbed. It sends no real requests.
 //!
@@ -42,6 +42,7 @@
 //! controller ([`ParentMode`]): it writes `status.parents[]`.
 
 pub mod clients;
+pub mod istio;
 pub mod routes;
 mod series;
 
@@ -138,8 +139,6 @@ pub enum ParentMode {
 }
 
 /// The routing object the simulator reads, in the simulator's namespace.
-/// (An Istio `VirtualService` would be one more variant and one more parser
-/// in [`routes`].)
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::enum_variant_names)] // the routers' own kind names
 pub enum Route {
@@ -152,6 +151,10 @@ pub enum Route {
     /// An SMI `TrafficSplit`, read as `split.smi-spec.io/v1alpha2`; without
     /// it all traffic goes to the apex Service (the primary).
     TrafficSplit { name: String },
+    /// An Istio `VirtualService` (`networking.istio.io/v1`, Flagger's is
+    /// named after the apex Service), its `spec.http[]` routes; without it
+    /// all traffic goes to the apex Service (the primary).
+    VirtualService { name: String },
 }
 
 impl Route {
@@ -159,7 +162,9 @@ impl Route {
     pub fn name(&self) -> &str {
         match self {
             Route::NginxIngress { ingress } => ingress,
-            Route::HttpRoute { name, .. } | Route::TrafficSplit { name } => name,
+            Route::HttpRoute { name, .. }
+            | Route::TrafficSplit { name }
+            | Route::VirtualService { name } => name,
         }
     }
 
@@ -169,6 +174,7 @@ impl Route {
             Route::NginxIngress { ingress } => format!("Ingress/{ingress}-canary"),
             Route::HttpRoute { name, .. } => format!("HTTPRoute/{name}"),
             Route::TrafficSplit { name } => format!("TrafficSplit/{name}"),
+            Route::VirtualService { name } => format!("VirtualService/{name}"),
         }
     }
 
@@ -185,6 +191,12 @@ impl Route {
                 "TrafficSplit",
                 "trafficsplits",
             ),
+            Route::VirtualService { .. } => (
+                "networking.istio.io",
+                "v1",
+                "VirtualService",
+                "virtualservices",
+            ),
         };
         let gvk = GroupVersionKind::gvk(group, version, kind);
         Some(ApiResource::from_gvk_with_plural(&gvk, plural))
@@ -196,6 +208,7 @@ impl Route {
             Route::NginxIngress { .. } => Vec::new(),
             Route::HttpRoute { .. } => routes::httproute_rules(object),
             Route::TrafficSplit { .. } => routes::trafficsplit_rules(object),
+            Route::VirtualService { .. } => istio::virtualservice_rules(object),
         }
     }
 }
@@ -257,6 +270,16 @@ impl SimulatorConfig {
     pub fn trafficsplit(namespace: &str, name: &str) -> SimulatorConfig {
         SimulatorConfig {
             route: Route::TrafficSplit { name: name.into() },
+            ..SimulatorConfig::httproute(namespace, name, ParentMode::Ignore)
+        }
+    }
+
+    /// VirtualService `name` for Deployment `podinfo`, 10 rps, as
+    /// [`SimulatorConfig::httproute`] otherwise (insiders send
+    /// `x-canary: insider`).
+    pub fn virtualservice(namespace: &str, name: &str) -> SimulatorConfig {
+        SimulatorConfig {
+            route: Route::VirtualService { name: name.into() },
             ..SimulatorConfig::httproute(namespace, name, ParentMode::Ignore)
         }
     }
@@ -474,7 +497,7 @@ async fn observe_ingress(
     seen.rules = routes::nginx_rules(&lookup, &services.apex, &canary_service);
 }
 
-/// An HTTPRoute or TrafficSplit, read as a `DynamicObject`.
+/// An HTTPRoute, TrafficSplit or VirtualService, read as a `DynamicObject`.
 async fn observe_dynamic(
     client: &Client,
     config: &SimulatorConfig,
@@ -494,8 +517,9 @@ async fn observe_dynamic(
         }
     };
     let Some(object) = object else {
-        if let Route::TrafficSplit { .. } = route {
-            // Without a split, the apex Service gets the traffic.
+        if let Route::TrafficSplit { .. } | Route::VirtualService { .. } = route {
+            // Without a split or a VirtualService, the apex Service gets the
+            // traffic.
             seen.rules = vec![Rule::weighted(&[(&config.service, 1.0)])];
         }
         return;

@@ -3,8 +3,8 @@
 //! mirrors, response `Set-Cookie`s), and one evaluator picks the rule a
 //! request takes: the first rule with a matching match. Each router has a
 //! parser from its object to rules: [`httproute_rules`] (Gateway API),
-//! [`trafficsplit_rules`] (SMI) and [`nginx_rules`] (ingress-nginx's canary
-//! annotations); an Istio `VirtualService` is one more parser.
+//! [`trafficsplit_rules`] (SMI), [`nginx_rules`] (ingress-nginx's canary
+//! annotations) and `istio::virtualservice_rules` (Istio, in `istio.rs`).
 //!
 //! Every simulated request is `GET /` with the headers of its client class
 //! (and the cookies its client holds): path matches are ignored, and a match
@@ -104,6 +104,7 @@ impl PartialEq for Pattern {
 #[derive(Clone, Debug, PartialEq)]
 pub enum StringMatch {
     Exact(String),
+    Prefix(String),
     Regex(Pattern),
 }
 
@@ -111,6 +112,7 @@ impl StringMatch {
     pub fn is_match(&self, value: &str) -> bool {
         match self {
             StringMatch::Exact(v) => v == value,
+            StringMatch::Prefix(p) => value.starts_with(p.as_str()),
             StringMatch::Regex(p) => p.is_match(value),
         }
     }
@@ -325,11 +327,11 @@ pub fn outcome(rules: &[Rule], services: &Services, request: &Headers) -> Outcom
 
 // ---- Gateway API HTTPRoute --------------------------------------------------
 
-fn items(v: &Value) -> &[Value] {
+pub(super) fn items(v: &Value) -> &[Value] {
     v.as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
-fn text(v: &Value) -> &str {
+pub(super) fn text(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
