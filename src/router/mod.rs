@@ -7,7 +7,9 @@ pub mod nginx;
 pub mod smi;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use kube::runtime::reflector::Store;
 use serin_actors::model::observe::Routes;
 use serin_actors::ports::{PortError, PortFuture, RouterPort, Target};
 use tokio::time::Instant;
@@ -116,4 +118,34 @@ impl RouterPort for Routers {
             Err(err) => Box::pin(async move { Err(err) }),
         }
     }
+}
+
+/// How long a router waits for an object it created to reach the cache, so
+/// the `get_routes` that follows in the same tick finds it.
+const CACHE_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits, at most [`CACHE_WAIT`], until `namespace/name` is in `store`.
+async fn wait_cached<K>(store: &Store<K>, namespace: &str, name: &str)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let until = Instant::now() + CACHE_WAIT;
+    while crate::k8s::cache::get(store, namespace, name).is_none() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Runs a router call under the port's deadline.
+fn run<T, E, F>(deadline: Instant, fut: F) -> PortFuture<T>
+where
+    T: Send + 'static,
+    E: Into<PortError>,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+{
+    Box::pin(async move {
+        match tokio::time::timeout_at(deadline, fut).await {
+            Ok(result) => result.map_err(Into::into),
+            Err(_) => Err(PortError::Timeout),
+        }
+    })
 }

@@ -9,7 +9,6 @@ mod tests;
 
 use std::num::ParseIntError;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::k8s::write as k8s_write;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -26,10 +25,6 @@ use crate::workload::metadata::canary_ref;
 
 pub use build::{AbRule, Desired, Keys, ab_rule, canary_ingress_name, read_routes};
 pub use build::{route_annotations, routes_patch};
-
-/// How long `reconcile` waits for a created Ingress to reach the cache, so
-/// the `get_routes` that follows in the same tick finds it.
-const CACHE_WAIT: Duration = Duration::from_secs(2);
 
 /// Why an nginx router call failed, in Flagger's words where it has them.
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +199,7 @@ impl Inner {
                 match k8s_write::create(client, ns, ingress.as_ref()).await {
                     Ok(true) => {
                         tracing::info!(canary = %target.key, "Ingress {name}.{ns} created");
-                        self.wait_cached(ns, &name).await;
+                        super::wait_cached(&self.caches.ingresses, ns, &name).await;
                         Ok(())
                     }
                     // The cache lagged behind an earlier create.
@@ -227,35 +222,12 @@ impl Inner {
             }
         }
     }
-
-    async fn wait_cached(&self, namespace: &str, name: &str) {
-        let until = Instant::now() + CACHE_WAIT;
-        while cache::get(&self.caches.ingresses, namespace, name).is_none()
-            && Instant::now() < until
-        {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-}
-
-/// Runs a call under the port's deadline.
-fn run<T, F>(deadline: Instant, fut: F) -> PortFuture<T>
-where
-    T: Send + 'static,
-    F: Future<Output = Result<T, NginxError>> + Send + 'static,
-{
-    Box::pin(async move {
-        match tokio::time::timeout_at(deadline, fut).await {
-            Ok(result) => result.map_err(PortError::from),
-            Err(_) => Err(PortError::Timeout),
-        }
-    })
 }
 
 impl RouterPort for NginxRouter {
     fn reconcile(&self, target: &Target, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
-        run(deadline, async move {
+        super::run(deadline, async move {
             let canary = canary_of(&target)?;
             match plan_reconcile(&inner.caches, &inner.keys, &canary)? {
                 Some(Write::Patch { name, patch }) => {
@@ -272,7 +244,7 @@ impl RouterPort for NginxRouter {
 
     fn set_routes(&self, target: &Target, routes: Routes, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
-        run(deadline, async move {
+        super::run(deadline, async move {
             let canary = canary_of(&target)?;
             match plan_routes(&inner.caches, &inner.keys, &canary, routes)? {
                 Some(write) => inner.write(&target, write).await,
@@ -283,7 +255,7 @@ impl RouterPort for NginxRouter {
 
     fn get_routes(&self, target: &Target, deadline: Instant) -> PortFuture<Routes> {
         let (inner, target) = (self.inner.clone(), target.clone());
-        run(deadline, async move {
+        super::run(deadline, async move {
             let canary = canary_of(&target)?;
             current_routes(&inner.caches, &inner.keys, &canary)
         })

@@ -4,7 +4,6 @@
 //! SMI extension turns it into routes. Mirroring is not supported.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use serin_actors::model::observe::Routes;
@@ -18,8 +17,6 @@ use crate::k8s::write as k8s_write;
 use crate::k8s::{Caches, KubeClients, cache};
 use crate::workload::metadata::canary_ref;
 use crate::workload::patch::merge_diff;
-
-const CACHE_WAIT: Duration = Duration::from_secs(2);
 
 /// Whether `provider` routes through a `split.smi-spec.io/v1alpha2` TrafficSplit.
 pub fn handles(provider: &str) -> bool {
@@ -242,7 +239,7 @@ impl Inner {
                             tracing::info!(canary = %target.key, "TrafficSplit {name}.{ns} created");
                         }
                         // Also when the cache lags behind an earlier create.
-                        self.wait_cached(ns, &name).await;
+                        super::wait_cached(&self.caches.trafficsplits, ns, &name).await;
                         Ok(())
                     }
                     Err(source) => Err(SmiError::Create {
@@ -263,15 +260,6 @@ impl Inner {
             }
         }
     }
-
-    async fn wait_cached(&self, namespace: &str, name: &str) {
-        let until = Instant::now() + CACHE_WAIT;
-        while cache::get(&self.caches.trafficsplits, namespace, name).is_none()
-            && Instant::now() < until
-        {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
 }
 
 fn canary_of(target: &Target) -> Result<Arc<Canary>, SmiError> {
@@ -284,23 +272,10 @@ fn canary_of(target: &Target) -> Result<Arc<Canary>, SmiError> {
         })
 }
 
-fn run<T, F>(deadline: Instant, fut: F) -> PortFuture<T>
-where
-    T: Send + 'static,
-    F: Future<Output = Result<T, SmiError>> + Send + 'static,
-{
-    Box::pin(async move {
-        match tokio::time::timeout_at(deadline, fut).await {
-            Ok(result) => result.map_err(PortError::from),
-            Err(_) => Err(PortError::Timeout),
-        }
-    })
-}
-
 impl RouterPort for SmiRouter {
     fn reconcile(&self, target: &Target, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
-        run(deadline, async move {
+        super::run(deadline, async move {
             let canary = canary_of(&target)?;
             match plan_reconcile(&inner.caches, &canary)? {
                 Some(Write::Patch { name, patch }) => {
@@ -317,7 +292,7 @@ impl RouterPort for SmiRouter {
 
     fn set_routes(&self, target: &Target, routes: Routes, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
-        run(deadline, async move {
+        super::run(deadline, async move {
             let canary = canary_of(&target)?;
             match plan_routes(&inner.caches, &canary, routes)? {
                 Some(write) => inner.write(&target, write).await,
@@ -328,7 +303,7 @@ impl RouterPort for SmiRouter {
 
     fn get_routes(&self, target: &Target, deadline: Instant) -> PortFuture<Routes> {
         let (inner, target) = (self.inner.clone(), target.clone());
-        run(deadline, async move {
+        super::run(deadline, async move {
             let canary = canary_of(&target)?;
             current_routes(&inner.caches, &canary)
         })

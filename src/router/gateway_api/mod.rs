@@ -35,10 +35,6 @@ use crate::workload::patch::merge_diff;
 pub use build::{Names, desired, normalize, read_routes};
 pub use matches::{map_ab, map_matches, merge_matches};
 
-/// How long `reconcile` waits for a created route to reach the cache, so
-/// the `get_routes` that follows in the same tick finds it.
-const CACHE_WAIT: Duration = Duration::from_secs(2);
-
 /// How long `get_routes` waits for a gateway that accepted the route to
 /// observe its latest generation.
 const OBSERVE_WAIT: Duration = Duration::from_secs(3);
@@ -381,12 +377,12 @@ impl Inner {
                 match api.create(&post_params(), &object).await {
                     Ok(_) => {
                         tracing::info!(canary = %target.key, "HTTPRoute {name}.{ns} created");
-                        self.wait_cached(ns, &name).await;
+                        super::wait_cached(&self.caches.httproutes, ns, &name).await;
                         Ok(())
                     }
                     // The cache lags behind an earlier create (or a restart's list).
                     Err(kube::Error::Api(status)) if status.is_already_exists() => {
-                        self.wait_cached(ns, &name).await;
+                        super::wait_cached(&self.caches.httproutes, ns, &name).await;
                         Ok(())
                     }
                     Err(source) => Err(create_err(source)),
@@ -408,15 +404,6 @@ impl Inner {
             }
         }
     }
-
-    async fn wait_cached(&self, namespace: &str, name: &str) {
-        let until = Instant::now() + CACHE_WAIT;
-        while cache::get(&self.caches.httproutes, namespace, name).is_none()
-            && Instant::now() < until
-        {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
 }
 
 /// The Canary the actor decided on (the step's source object).
@@ -430,24 +417,10 @@ fn canary_of(target: &Target) -> Result<Arc<Canary>, GatewayError> {
         })
 }
 
-/// Runs a call under the port's deadline.
-fn run<T, F>(deadline: Instant, fut: F) -> PortFuture<T>
-where
-    T: Send + 'static,
-    F: Future<Output = Result<T, GatewayError>> + Send + 'static,
-{
-    Box::pin(async move {
-        match tokio::time::timeout_at(deadline, fut).await {
-            Ok(result) => result.map_err(PortError::from),
-            Err(_) => Err(PortError::Timeout),
-        }
-    })
-}
-
 impl RouterPort for GatewayApiRouter {
     fn reconcile(&self, target: &Target, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
-        run(deadline, async move {
+        super::run(deadline, async move {
             let canary = canary_of(&target)?;
             let version = version_of(&target.provider)?;
             match plan_reconcile(&inner.caches, &canary, &target.provider, &target.session)? {
@@ -466,7 +439,7 @@ impl RouterPort for GatewayApiRouter {
 
     fn set_routes(&self, target: &Target, routes: Routes, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
-        run(deadline, async move {
+        super::run(deadline, async move {
             let canary = canary_of(&target)?;
             let version = version_of(&target.provider)?;
             match plan_routes(
@@ -484,7 +457,7 @@ impl RouterPort for GatewayApiRouter {
 
     fn get_routes(&self, target: &Target, deadline: Instant) -> PortFuture<Routes> {
         let (inner, target) = (self.inner.clone(), target.clone());
-        run(deadline, async move {
+        super::run(deadline, async move {
             let canary = canary_of(&target)?;
             // A step right after our own write (a wake-up) would otherwise
             // find the gateway a generation behind: give it a moment.
