@@ -335,7 +335,17 @@ async fn gatewayapi_a_refused_route_halts_the_analysis() {
     ))
     .await;
     // Initialisation may finish before the gateway says anything (a route
-    // without status passes, as in Flagger); the refusal stops what follows.
+    // without status passes, as in Flagger), and an idle canary reads its
+    // route again only when something changes: the new revision.
+    eventually("the route to be refused", INIT, || async {
+        let seen = m.sim.observed();
+        match seen.route_found && seen.status_generation.is_some() {
+            true => Ok(()),
+            false => Err(format!("{seen:?}")),
+        }
+    })
+    .await;
+    m.set_revision("6.0.1", None).await;
     let event =
         m.t.wait_event(
             &format!("HTTPRoute podinfo.{ns} parent gateway is not ready (status: False"),
@@ -348,8 +358,7 @@ async fn gatewayapi_a_refused_route_halts_the_analysis() {
             .ends_with("observed generation: 1, current generation: 1)"),
         "{event:?}"
     );
-    m.set_revision("6.0.1", None).await;
-    tokio::time::sleep(Duration::from_secs(35)).await;
+    tokio::time::sleep(Duration::from_secs(25)).await;
     let events = m.t.events().await;
     assert!(
         !events

@@ -14,7 +14,7 @@ use super::loadtester::LoadTester;
 use super::{deployment, hpa, ingress};
 use crate::support::hooks::HookServer;
 use crate::support::operator::{Operator, OperatorTest, install_crds};
-use crate::support::podinfo::REPO;
+use crate::support::podinfo::{REPO, SHORT};
 use crate::support::traffic::{FAULT_ANNOTATION, Fault, PREFIX, SimulatorConfig, TrafficSimulator};
 use crate::support::{TestCluster, eventually};
 
@@ -140,14 +140,21 @@ impl NginxTest {
     }
 
     /// Asserts the kubectl row shows `status` and `weight`, with an RFC 3339
-    /// LASTTRANSITIONTIME.
+    /// LASTTRANSITIONTIME. The status is written after the routes in the same
+    /// step, so a row read right after the Ingress moved may lag by that write.
     pub async fn assert_kubectl_row(&self, status: &str, weight: &str) {
-        let (s, w, ltt) = self.kubectl_get_canaries().await;
-        assert_eq!(
-            (s.as_str(), w.as_str()),
-            (status, weight),
-            "kubectl get canaries"
-        );
+        let ltt = eventually(
+            &format!("kubectl get canaries to show {status} at {weight}"),
+            SHORT,
+            || async {
+                let (s, w, ltt) = self.kubectl_get_canaries().await;
+                match (s.as_str(), w.as_str()) == (status, weight) {
+                    true => Ok(ltt),
+                    false => Err(format!("({s}, {w})")),
+                }
+            },
+        )
+        .await;
         assert!(
             ltt.parse::<k8s_openapi::jiff::Timestamp>().is_ok(),
             "LASTTRANSITIONTIME {ltt:?}"
