@@ -6,17 +6,16 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 
 use super::hooks::HookServer;
 use super::nginx::{deployment, hpa};
 use super::operator::{Operator, OperatorTest, install_crds};
-use super::podinfo::{REPO, yaml};
+use super::podinfo::yaml;
 use super::third_party::{install_gateway_api, install_smi};
-use super::traffic::{FAULT_ANNOTATION, Fault, SimulatorConfig, TrafficSimulator};
+use super::traffic::{Fault, SimulatorConfig, TrafficSimulator};
 use super::{TestCluster, eventually, shared};
 
 pub struct MeshTest {
@@ -124,20 +123,7 @@ impl MeshTest {
     /// `kubectl set image deployment/podinfo podinfod=<repo>:<tag>` plus the
     /// simulator's fault annotation on the pod template (`None` removes it).
     pub async fn set_revision(&self, tag: &str, fault: Option<Fault>) {
-        let patch = json!({ "spec": { "template": {
-            "metadata": { "annotations": { FAULT_ANNOTATION: fault.map(|f| f.annotation()) } },
-            "spec": { "containers": [{ "name": "podinfod", "image": format!("{REPO}:{tag}") }] }
-        }}});
-        self.t
-            .tc
-            .api::<Deployment>()
-            .patch(
-                "podinfo",
-                &PatchParams::default(),
-                &Patch::Strategic(&patch),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("set the revision of podinfo: {e}"));
+        super::podinfo::set_revision(&self.t, tag, fault).await;
     }
 
     /// Applies Flagger's Gateway API tutorial MetricTemplates `error-rate`

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::eventually;
 use super::operator::OperatorTest;
+use super::traffic::{FAULT_ANNOTATION, Fault};
 
 pub const REPO: &str = "ghcr.io/stefanprodan/podinfo";
 /// Flagger's minimum analysis interval, used by every Canary here.
@@ -205,6 +206,24 @@ pub fn image_of(pod_spec: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// `kubectl set image deployment/podinfo podinfod=<repo>:<tag>` plus the
+/// traffic simulator's fault annotation on the pod template (`None`
+/// removes it).
+pub async fn set_revision(t: &OperatorTest, tag: &str, fault: Option<Fault>) {
+    let patch = json!({ "spec": { "template": {
+        "metadata": { "annotations": { FAULT_ANNOTATION: fault.map(|f| f.annotation()) } },
+        "spec": { "containers": [{ "name": "podinfod", "image": format!("{REPO}:{tag}") }] }
+    }}});
+    t.tc.api::<Deployment>()
+        .patch(
+            "podinfo",
+            &PatchParams::default(),
+            &Patch::Strategic(&patch),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("set the revision of podinfo: {e}"));
 }
 
 /// `kubectl set image`: changes only the container image.

@@ -4,18 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Patch, PatchParams};
-use serde_json::json;
 use tokio::process::Command;
 
 use super::loadtester::LoadTester;
 use super::{deployment, hpa, ingress};
 use crate::support::hooks::HookServer;
 use crate::support::operator::{Operator, OperatorTest, install_crds};
-use crate::support::podinfo::{REPO, SHORT};
-use crate::support::traffic::{FAULT_ANNOTATION, Fault, PREFIX, SimulatorConfig, TrafficSimulator};
+use crate::support::podinfo::SHORT;
+use crate::support::traffic::{Fault, PREFIX, SimulatorConfig, TrafficSimulator};
 use crate::support::{TestCluster, eventually};
 
 /// An `OperatorTest` with the walkthrough's workloads and Ingress applied,
@@ -86,20 +83,7 @@ impl NginxTest {
     /// `kubectl set image deployment/podinfo podinfod=<repo>:<tag>` plus the
     /// simulator's fault annotation on the pod template (`None` removes it).
     pub async fn set_revision(&self, tag: &str, fault: Option<Fault>) {
-        let patch = json!({ "spec": { "template": {
-            "metadata": { "annotations": { FAULT_ANNOTATION: fault.map(|f| f.annotation()) } },
-            "spec": { "containers": [{ "name": "podinfod", "image": format!("{REPO}:{tag}") }] }
-        }}});
-        self.t
-            .tc
-            .api::<Deployment>()
-            .patch(
-                "podinfo",
-                &PatchParams::default(),
-                &Patch::Strategic(&patch),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("set the revision of podinfo: {e}"));
+        crate::support::podinfo::set_revision(&self.t, tag, fault).await;
     }
 
     /// `kubectl get canaries --all-namespaces`: checks the default columns
