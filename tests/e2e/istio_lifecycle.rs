@@ -1,0 +1,325 @@
+//! The Istio router's lifecycle end to end (Flagger's `test/istio`
+//! `test-canary.sh` deletion and take-over steps, `test-skip-analysis.sh`):
+//! `revertOnDeletion` on objects Serin made and on a Service and
+//! VirtualService the user made first, `skipAnalysis`, and drift on the
+//! VirtualService corrected mid-run without losing the weights.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::support::eventually;
+use crate::support::gateway::MeshTest;
+use crate::support::istio::{ORIGINAL_CONFIGURATION, add_hooks, hook, istio_canary};
+use crate::support::podinfo::{
+    INIT, INTERVAL, RUN, SHORT, assert_deployment_initialized, assert_promoted, deployment,
+    image_of, labels, pod_spec_of, replicas, selector, wait_deployment_available, wait_gone,
+    wait_replicas, yaml,
+};
+use crate::support::traffic::Fault;
+
+/// The Canary's finalizers.
+async fn finalizers(m: &MeshTest) -> Vec<String> {
+    m.t.canaries()
+        .get("podinfo")
+        .await
+        .unwrap()
+        .metadata
+        .finalizers
+        .unwrap_or_default()
+}
+
+/// Deletes the Canary and waits until the finalizer has let it go.
+async fn delete_canary(m: &MeshTest) {
+    m.t.canaries()
+        .delete("podinfo", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the Canary to be finalized and deleted",
+        3 * INTERVAL + SHORT,
+        || async {
+            match m.t.canaries().get_opt("podinfo").await {
+                Ok(None) => Ok(()),
+                Ok(Some(c)) => Err(format!(
+                    "finalizers {:?}, status {}",
+                    c.metadata.finalizers, c.data["status"]
+                )),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await;
+}
+
+/// `revertOnDeletion` on what Serin made: the finalizer is there, deleting
+/// the Canary gives the target its replicas back and lets the Canary go,
+/// and the VirtualService and DestinationRules it owned are
+/// garbage-collected with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_revert_on_deletion_restores_the_target() {
+    let m = MeshTest::start_istio("istio-revert", |s| s).await;
+    let ns = m.ns().to_string();
+    let mut c = istio_canary(&m.t.hooks, "{iterations: 2}");
+    c["spec"]["revertOnDeletion"] = json!(true);
+    m.t.apply(&c).await;
+    assert_deployment_initialized(&m.t).await;
+    eventually("Flagger's finalizer on the Canary", SHORT, || async {
+        let f = finalizers(&m).await;
+        match f.contains(&"finalizer.flagger.app".to_string()) {
+            true => Ok(()),
+            false => Err(format!("{f:?}")),
+        }
+    })
+    .await;
+    assert_eq!(
+        m.vs("podinfo").await["metadata"]["ownerReferences"][0]["kind"],
+        "Canary"
+    );
+    let primary_replicas = replicas(&deployment(&m.t, "podinfo-primary").await);
+    assert!(primary_replicas > 0);
+
+    delete_canary(&m).await;
+    wait_replicas(&m.t, "podinfo", primary_replicas).await;
+    wait_deployment_available(&m.t, "podinfo").await;
+    m.t.wait_event(&format!("Terminating canary podinfo.{ns}"), SHORT)
+        .await;
+    wait_gone(m.virtualservices(), "podinfo").await;
+    for dr in ["podinfo-primary", "podinfo-canary"] {
+        wait_gone(m.destinationrules(), dr).await;
+    }
+}
+
+/// The user's own Service and VirtualService, made before the Canary
+/// (server-side applied: no `kubectl.kubernetes.io/last-applied-configuration`).
+fn user_objects() -> (Value, Value) {
+    let service = yaml(
+        r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: podinfo
+  labels: {app: podinfo}
+spec:
+  type: ClusterIP
+  selector: {app: podinfo}
+  ports:
+    - {name: http, port: 9898, protocol: TCP, targetPort: http}
+"#,
+    );
+    let vs = yaml(
+        r#"
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: podinfo
+spec:
+  gateways: [public-gateway]
+  hosts: [app.example.com, podinfo]
+  http:
+    - retries:
+        attempts: 3
+        perTryTimeout: 1s
+        retryOn: gateway-error,connect-failure,refused-stream
+      route:
+        - destination: {host: podinfo}
+"#,
+    );
+    (service, vs)
+}
+
+/// `test-canary.sh`'s take-over: the user's Service `podinfo` and
+/// VirtualService `podinfo` exist first; the Canary (`revertOnDeletion`)
+/// rewrites the VirtualService, keeping its original spec in
+/// `flagger.kubernetes.io/original-configuration` and adding no owner;
+/// deleting the Canary leaves both, the VirtualService's spec as the user
+/// wrote it and the Service selecting the target again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_takes_over_and_reverts_a_users_virtualservice() {
+    let m = MeshTest::start_istio("istio-takeover", |s| s).await;
+    let (service, user_vs) = user_objects();
+    m.t.apply(&service).await;
+    m.t.apply(&user_vs).await;
+    let original = m.vs("podinfo").await;
+    assert!(
+        original["metadata"]["annotations"]
+            .get("kubectl.kubernetes.io/last-applied-configuration")
+            .is_none(),
+        "{original:#}"
+    );
+    let mut c = istio_canary(&m.t.hooks, "{iterations: 2}");
+    c["spec"]["revertOnDeletion"] = json!(true);
+    m.t.apply(&c).await;
+    assert_deployment_initialized(&m.t).await;
+    m.wait_vs_weights(100, 0, SHORT).await;
+
+    let vs = m.vs("podinfo").await;
+    assert_eq!(vs["metadata"]["uid"], original["metadata"]["uid"]);
+    let stored = vs["metadata"]["annotations"][ORIGINAL_CONFIGURATION]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {ORIGINAL_CONFIGURATION}: {vs:#}"));
+    let stored: Value = serde_json::from_str(stored).unwrap();
+    assert_eq!(stored, original["spec"], "the original spec is kept");
+    assert!(
+        vs["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(|o| o.is_empty()),
+        "the user's VirtualService gets no owner: {vs:#}"
+    );
+    assert_eq!(vs["spec"]["hosts"], json!(["podinfo"]), "{vs:#}");
+    assert_eq!(vs["spec"]["gateways"], json!(["mesh"]), "{vs:#}");
+    let svc = m.t.tc.api::<Service>().get("podinfo").await.unwrap();
+    assert!(
+        svc.metadata.owner_references.unwrap_or_default().is_empty(),
+        "the user's Service gets no owner"
+    );
+    assert_eq!(
+        selector(&m.t, "podinfo").await,
+        labels(&[("app", "podinfo-primary")])
+    );
+    let primary_replicas = replicas(&deployment(&m.t, "podinfo-primary").await);
+
+    delete_canary(&m).await;
+    eventually(
+        "the VirtualService's spec to be restored",
+        SHORT,
+        || async {
+            let vs = m.vs("podinfo").await;
+            match vs["spec"] == original["spec"] {
+                true => Ok(()),
+                false => Err(format!("{:#}", vs["spec"])),
+            }
+        },
+    )
+    .await;
+    eventually("the Service to select the target again", SHORT, || async {
+        match selector(&m.t, "podinfo").await {
+            s if s == labels(&[("app", "podinfo")]) => Ok(()),
+            s => Err(format!("{s:?}")),
+        }
+    })
+    .await;
+    wait_replicas(&m.t, "podinfo", primary_replicas).await;
+    wait_gone(m.t.tc.api::<Deployment>(), "podinfo-primary").await;
+    // Both still there, with the user's identity.
+    assert_eq!(
+        m.vs("podinfo").await["metadata"]["uid"],
+        original["metadata"]["uid"]
+    );
+    assert!(
+        m.t.tc
+            .api::<Service>()
+            .get_opt("podinfo")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// `test-skip-analysis.sh`: with `skipAnalysis` a new revision is promoted
+/// at once, without a weight step; with `skipAnalysis: false` again, a
+/// revision failing half its requests fails the run and the primary keeps
+/// the promoted image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_skip_analysis_promotes_then_analysis_fails_a_bad_revision() {
+    let m = MeshTest::start_istio("istio-skip", |s| s).await;
+    let ns = m.ns().to_string();
+    let mut c = istio_canary(&m.t.hooks, "{maxWeight: 30, stepWeight: 10}");
+    c["spec"]["skipAnalysis"] = json!(true);
+    m.t.apply(&c).await;
+    m.t.wait_phase("podinfo", "Initialized", INIT).await;
+    m.wait_vs_weights(100, 0, SHORT).await;
+    m.set_revision("6.0.1", None).await;
+    assert_promoted(&m.t, "6.0.1").await;
+    m.t.wait_event(
+        &format!("Promotion completed! Canary analysis was skipped for podinfo.{ns}"),
+        SHORT,
+    )
+    .await;
+    let events = m.t.events().await;
+    assert!(
+        !events.iter().any(|e| e.message.starts_with("Advance")),
+        "no step with skipAnalysis: {events:#?}"
+    );
+    m.wait_vs_weights(100, 0, SHORT).await;
+
+    c["spec"]["skipAnalysis"] = json!(false);
+    m.t.apply(&c).await;
+    m.set_revision("6.0.2", Some(Fault::errors(50.0))).await;
+    m.t.wait_phase("podinfo", "Failed", RUN).await;
+    m.wait_vs_weights(100, 0, SHORT).await;
+    m.t.wait_event(
+        &format!("Rolling back podinfo.{ns} failed checks threshold reached 2"),
+        SHORT,
+    )
+    .await;
+    let primary = deployment(&m.t, "podinfo-primary").await;
+    assert!(image_of(&pod_spec_of(&primary)).ends_with(":6.0.1"));
+    assert!(replicas(&primary) > 0);
+}
+
+/// Someone edits the VirtualService mid-run (its hosts and `http[0].timeout`)
+/// while the run waits at 20% for its promotion gate: the next reconcile
+/// puts the Canary's hosts and timeout back and keeps the weights; the run
+/// then promotes once the gate opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_drift_is_corrected_keeping_the_weights() {
+    let m = MeshTest::start_istio("istio-drift", |s| s).await;
+    let ns = m.ns().to_string();
+    let mut c = istio_canary(&m.t.hooks, "{maxWeight: 20, stepWeight: 10}");
+    c["spec"]["service"]["timeout"] = json!("30s");
+    c["spec"]["service"]["hosts"] = json!(["app.example.com"]);
+    add_hooks(
+        &mut c,
+        &[hook(
+            "promote-gate",
+            "confirm-promotion",
+            &m.t.hooks.url("/gate/check"),
+        )],
+    );
+    m.t.apply(&c).await;
+    assert_deployment_initialized(&m.t).await;
+    m.set_revision("6.0.1", None).await;
+    m.t.wait_event(
+        &format!("Halt podinfo.{ns} advancement waiting for promotion approval promote-gate"),
+        RUN,
+    )
+    .await;
+    m.wait_vs_weights(80, 20, SHORT).await;
+    let before = m.vs("podinfo").await;
+    assert_eq!(before["spec"]["http"][0]["timeout"], "30s", "{before:#}");
+    // `kubectl edit`: new hosts and timeout, the weights as they are.
+    let mut http = before["spec"]["http"].clone();
+    http[0]["timeout"] = json!("99s");
+    let edit = json!({"spec": {"hosts": ["evil.example.com"], "http": http}});
+    m.virtualservices()
+        .patch("podinfo", &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .unwrap();
+    let edited = m.vs("podinfo").await;
+    assert_eq!(edited["spec"]["http"][0]["timeout"], "99s");
+    let fixed = eventually("the drift to be corrected", 3 * INTERVAL, || async {
+        let vs = m.vs("podinfo").await;
+        let spec = &vs["spec"];
+        match spec["hosts"] == json!(["app.example.com", "podinfo"])
+            && spec["http"][0]["timeout"] == "30s"
+        {
+            true => Ok(vs),
+            false => Err(format!("{spec:#}")),
+        }
+    })
+    .await;
+    assert_eq!(
+        crate::support::istio::vs_weights(&fixed),
+        Some((80, 20)),
+        "the weights survive the correction: {fixed:#}"
+    );
+    assert_eq!(m.t.status("podinfo").await["canaryWeight"], json!(20));
+    m.t.hooks.open_gate("podinfo", &ns);
+    assert_promoted(&m.t, "6.0.1").await;
+    m.wait_vs_weights(100, 0, SHORT).await;
+    let vs = m.vs("podinfo").await;
+    assert_eq!(vs["spec"]["http"][0]["timeout"], "30s");
+}
