@@ -19,6 +19,16 @@ pub enum SpecError {
     UnknownWebhookType { name: String, value: String },
 }
 
+/// The Canary's provider: `spec.provider`, else `-mesh-provider`.
+pub fn provider_of(canary: &Canary, mesh_provider: &str) -> String {
+    canary
+        .spec
+        .provider
+        .as_ref()
+        .map(wire_str)
+        .unwrap_or_else(|| mesh_provider.to_string())
+}
+
 /// Builds the core spec; `mesh_provider` is the `-mesh-provider` flag, used
 /// when the Canary sets no `spec.provider`.
 pub fn canary_spec(
@@ -32,11 +42,7 @@ pub fn canary_spec(
         .clone()
         .unwrap_or_else(|| "default".to_string());
     let spec = &canary.spec;
-    let provider = spec
-        .provider
-        .as_ref()
-        .map(wire_str)
-        .unwrap_or_else(|| mesh_provider.to_string());
+    let provider = provider_of(canary, mesh_provider);
     let a = &spec.analysis;
     let session_affinity = session_affinity(a.session_affinity.as_ref(), &provider);
     let webhooks = a

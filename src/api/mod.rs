@@ -10,6 +10,7 @@ pub mod canary;
 pub mod condition;
 pub mod duration;
 pub mod gateway;
+pub mod istio;
 pub mod metric_template;
 mod schema;
 pub mod smi;

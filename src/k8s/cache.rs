@@ -8,6 +8,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::gateway::HTTPRoute;
+use crate::api::istio::{DestinationRule, VirtualService};
 use crate::api::smi::TrafficSplit;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
 
@@ -34,6 +35,9 @@ pub struct Caches {
     pub httproutes: Store<HTTPRoute>,
     /// For the `linkerd` router (empty while no SMI API is served).
     pub trafficsplits: Store<TrafficSplit>,
+    /// For the `istio` router (empty while Istio's API is not served).
+    pub virtualservices: Store<VirtualService>,
+    pub destinationrules: Store<DestinationRule>,
 }
 
 /// Key under which a cached ConfigMap/Secret keeps its checksum.
@@ -81,6 +85,8 @@ pub mod testing {
             secrets: store_of(vec![]),
             httproutes: store_of(vec![]),
             trafficsplits: store_of(vec![]),
+            virtualservices: store_of(vec![]),
+            destinationrules: store_of(vec![]),
         }
     }
 }

@@ -26,6 +26,8 @@ pub enum Kind {
     Secret,
     HttpRoute,
     TrafficSplit,
+    VirtualService,
+    DestinationRule,
 }
 
 /// One object an owner uses.

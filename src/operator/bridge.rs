@@ -52,6 +52,8 @@ pub struct Context {
     pub clients: KubeClients,
     pub events: KubeEvents,
     pub workload: Arc<KubeWorkload>,
+    /// For `revertOnDeletion` of the routing objects a Canary took over.
+    pub routers: Arc<crate::router::Routers>,
     pub recorder: Option<Recorder>,
 }
 

@@ -1,7 +1,8 @@
 //! `revertOnDeletion`: the finalizer `finalizer.flagger.app`, and what
 //! deleting such a Canary does (Flagger's `finalizer.go`): the canary's
 //! actor writes `Terminating` (it is the status' one writer), the target gets
-//! its replicas back, the apex Service its selector, then the finalizer goes.
+//! its replicas back, the apex Service its selector, a taken-over Istio
+//! VirtualService its original spec, then the finalizer goes.
 
 use std::time::Duration;
 
@@ -86,6 +87,8 @@ enum FinalizeError {
     Terminate(RegistryError),
     #[error("{0}")]
     Workload(String),
+    #[error("{0}")]
+    Router(String),
 }
 
 async fn finalize(ctx: &Context, canary: &Canary) -> Result<(), FinalizeError> {
@@ -104,6 +107,11 @@ async fn finalize(ctx: &Context, canary: &Canary) -> Result<(), FinalizeError> {
         .await
         .map_err(|e| FinalizeError::Workload(e.to_string()))?;
     wait_for_target(ctx, canary).await;
+    let provider = crate::canary_spec::provider_of(canary, &ctx.settings.mesh_provider);
+    ctx.routers
+        .finalize(canary, &provider)
+        .await
+        .map_err(FinalizeError::Router)?;
     let finalizers: Vec<String> = canary
         .finalizers()
         .iter()

@@ -179,13 +179,14 @@ async fn work(
         global_event_hook: webhooks.global_event_hook(),
         ..RuntimeConfig::default()
     };
+    let routers = Arc::new(Routers::new(
+        caches.clone(),
+        clients.clone(),
+        &settings.ingress_annotations_prefix,
+    ));
     let ports = Ports {
         workload: workload.clone(),
-        router: Arc::new(Routers::new(
-            caches.clone(),
-            clients.clone(),
-            &settings.ingress_annotations_prefix,
-        )),
+        router: routers.clone(),
         metrics: Arc::new(MetricsAdapter::new(
             clients.routine.clone(),
             caches.clone(),
@@ -216,6 +217,7 @@ async fn work(
         clients,
         events,
         workload,
+        routers,
         recorder: Some(recorder),
     };
     bridge::Bridge::new(ctx, changes_tx).run(changes_rx).await;

@@ -198,6 +198,8 @@ mod tests {
             secrets: filled([]),
             httproutes: filled([]),
             trafficsplits: filled([]),
+            virtualservices: filled([]),
+            destinationrules: filled([]),
         }
     }
 
@@ -426,12 +428,12 @@ mod tests {
             "podinfo",
             "Deployment",
             "podinfo",
-            "  provider: istio\n",
+            "  provider: contour\n",
             "",
         );
         assert_eq!(
             refused(&c, &caches, &settings(false)),
-            router::unsupported("istio")
+            router::unsupported("contour")
         );
         // `-mesh-provider` counts when the Canary names none.
         let mut flags = OperatorFlags::defaults().expect("default flags");

@@ -50,6 +50,14 @@ pub fn of_canary(canary: &Canary) -> BTreeSet<Want> {
     }
     wants.insert(Want::new(Kind::HttpRoute, &ns, service));
     wants.insert(Want::new(Kind::TrafficSplit, &ns, service));
+    wants.insert(Want::new(Kind::VirtualService, &ns, service));
+    for suffix in ["primary", "canary"] {
+        wants.insert(Want::new(
+            Kind::DestinationRule,
+            &ns,
+            format!("{service}-{suffix}"),
+        ));
+    }
     wants
 }
 
@@ -116,6 +124,7 @@ mod tests {
         assert_eq!(names(&wants, Kind::Ingress), ["web", "web-canary"]);
         assert_eq!(names(&wants, Kind::HttpRoute), ["front"]);
         assert_eq!(names(&wants, Kind::TrafficSplit), ["front"]);
+        assert_eq!(names(&wants, Kind::VirtualService), ["front"]);
         assert_eq!(
             names(&wants, Kind::HorizontalPodAutoscaler),
             ["podinfo-hpa", "podinfo-hpa-primary"]

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use super::filtered::{Filtered, Watched};
 use super::wants;
 use crate::api::gateway::HTTPRoute;
+use crate::api::istio::{DestinationRule, VirtualService};
 use crate::api::smi::TrafficSplit;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
 use crate::k8s::Caches;
@@ -118,6 +119,8 @@ pub fn start(
     let ingresses = w.filtered(trim::<Ingress>, |_: &Event<Ingress>| {});
     let httproutes = w.filtered(trim::<HTTPRoute>, |_: &Event<HTTPRoute>| {});
     let trafficsplits = w.filtered(trim::<TrafficSplit>, |_: &Event<TrafficSplit>| {});
+    let virtualservices = w.filtered(trim::<VirtualService>, |_: &Event<VirtualService>| {});
+    let destinationrules = w.filtered(trim::<DestinationRule>, |_: &Event<DestinationRule>| {});
     let configmaps = w.filtered(
         |cm: &mut ConfigMap| {
             let sum = config::configmap_checksum(cm);
@@ -149,6 +152,8 @@ pub fn start(
         (Kind::Secret, tracked(&secrets)),
         (Kind::HttpRoute, tracked(&httproutes)),
         (Kind::TrafficSplit, tracked(&trafficsplits)),
+        (Kind::VirtualService, tracked(&virtualservices)),
+        (Kind::DestinationRule, tracked(&destinationrules)),
     ]));
     let caches = Caches {
         canaries,
@@ -167,6 +172,8 @@ pub fn start(
         secrets: secrets.store(),
         httproutes: httproutes.store(),
         trafficsplits: trafficsplits.store(),
+        virtualservices: virtualservices.store(),
+        destinationrules: destinationrules.store(),
     };
     let api = w.apis();
     let client = client.clone();
@@ -186,9 +193,19 @@ pub fn start(
             httproutes.run(api.of()),
         ));
         phase.spawn(once_served(
-            client,
+            client.clone(),
             TrafficSplit::api_version(&()).into_owned(),
             trafficsplits.run(api.of()),
+        ));
+        phase.spawn(once_served(
+            client.clone(),
+            VirtualService::api_version(&()).into_owned(),
+            virtualservices.run(api.of()),
+        ));
+        phase.spawn(once_served(
+            client,
+            DestinationRule::api_version(&()).into_owned(),
+            destinationrules.run(api.of()),
         ));
         deployments.listed().await;
         daemonsets.listed().await;
@@ -379,8 +396,9 @@ where
 fn trim<K: Resource<DynamicType = ()>>(object: &mut K) {
     object.meta_mut().managed_fields = None;
     if let Some(annotations) = object.meta_mut().annotations.as_mut() {
-        // Kept for Services: the apex selector is restored from it on deletion.
-        if K::kind(&()) != "Service" {
+        // Kept for Services and VirtualServices: what `revertOnDeletion`
+        // restores, and a taken-over VirtualService's sign it has an original.
+        if !matches!(K::kind(&()).as_ref(), "Service" | "VirtualService") {
             annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
         }
     }

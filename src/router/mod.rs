@@ -2,6 +2,7 @@
 //! resolved provider (`spec.provider` or `-mesh-provider`).
 
 pub mod gateway_api;
+pub mod istio;
 pub mod kubernetes;
 pub mod nginx;
 pub mod smi;
@@ -26,6 +27,7 @@ pub const SUPPORTED: &[&str] = &[
     "linkerd",
     "smi:v1alpha2",
     "osm",
+    "istio",
 ];
 
 /// Whether `provider` has a router here (Flagger dispatches by prefix).
@@ -33,6 +35,36 @@ pub fn supported(provider: &str) -> bool {
     matches!(provider, "kubernetes" | "nginx")
         || gateway_api::Version::of(provider).is_some()
         || smi::handles(provider)
+        || istio::handles(provider)
+}
+
+/// The split a drift fix keeps: the current one, unless the routing object
+/// has lost it (no route with our backends), where Flagger's initial 100/0
+/// applies.
+pub fn kept(routes: Routes) -> Routes {
+    match routes.primary + routes.canary {
+        0 => Routes::default(),
+        _ => routes,
+    }
+}
+
+/// The three Services a Canary's routes send traffic to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub apex: String,
+    pub primary: String,
+    pub canary: String,
+}
+
+impl Names {
+    pub fn of(canary: &crate::api::Canary) -> Names {
+        let apex = canary.spec.service_name().to_string();
+        Names {
+            primary: format!("{apex}-primary"),
+            canary: format!("{apex}-canary"),
+            apex,
+        }
+    }
 }
 
 /// Dispatches each call to the router of the target's provider.
@@ -42,6 +74,7 @@ pub struct Routers {
     nginx: Arc<nginx::NginxRouter>,
     gateway_api: Arc<gateway_api::GatewayApiRouter>,
     smi: Arc<smi::SmiRouter>,
+    istio: Arc<istio::IstioRouter>,
 }
 
 impl Routers {
@@ -58,7 +91,8 @@ impl Routers {
                 clients.clone(),
                 caches.clone(),
             )),
-            smi: Arc::new(smi::SmiRouter::new(clients, caches)),
+            smi: Arc::new(smi::SmiRouter::new(clients.clone(), caches.clone())),
+            istio: Arc::new(istio::IstioRouter::new(clients, caches)),
         }
     }
 
@@ -68,8 +102,28 @@ impl Routers {
             "nginx" => Ok(self.nginx.as_ref()),
             p if gateway_api::Version::of(p).is_some() => Ok(self.gateway_api.as_ref()),
             p if smi::handles(p) => Ok(self.smi.as_ref()),
+            p if istio::handles(p) => Ok(self.istio.as_ref()),
             other => Err(PortError::Failed(unsupported(other))),
         }
+    }
+}
+
+impl Routers {
+    /// `revertOnDeletion` for the provider's routing objects: Istio gives a
+    /// taken-over VirtualService its original spec back; the others' objects
+    /// are the Canary's own and go with it.
+    pub async fn finalize(
+        &self,
+        canary: &crate::api::Canary,
+        provider: &str,
+    ) -> Result<(), String> {
+        if istio::handles(provider) {
+            self.istio
+                .finalize(canary)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }
 
@@ -85,6 +139,10 @@ pub fn check(canary: &crate::api::Canary, provider: &str) -> Result<(), String> 
         let routes = serin_actors::model::observe::Routes::default();
         let cookies = serin_actors::model::status::SessionCookies::default();
         gateway_api::desired(canary, version, routes, &cookies).map_err(|e| e.to_string())?;
+    }
+    if istio::handles(provider) {
+        let cookies = serin_actors::model::status::SessionCookies::default();
+        istio::desired(canary, Routes::default(), &cookies).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

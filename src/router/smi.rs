@@ -10,6 +10,7 @@ use serin_actors::model::observe::Routes;
 use serin_actors::ports::{PortError, PortFuture, RouterPort, Target};
 use tokio::time::Instant;
 
+use super::Names;
 use crate::api::Canary;
 use crate::api::canary::key_of;
 use crate::api::smi::{TrafficSplit, TrafficSplitBackend, TrafficSplitSpec};
@@ -78,23 +79,6 @@ impl From<SmiError> for PortError {
 pub enum Write {
     Create(Box<TrafficSplit>),
     Patch { name: String, patch: Value },
-}
-
-struct Names {
-    apex: String,
-    primary: String,
-    canary: String,
-}
-
-impl Names {
-    fn of(canary: &Canary) -> Names {
-        let apex = canary.spec.service_name().to_string();
-        Names {
-            primary: format!("{apex}-primary"),
-            canary: format!("{apex}-canary"),
-            apex,
-        }
-    }
 }
 
 /// The split's spec at `routes`: the root service is the first of

@@ -64,6 +64,16 @@ const RBAC: &[(&str, &str, &[&str])] = &[
         &["get", "list", "watch", "create", "patch"],
     ),
     (
+        "networking.istio.io",
+        "virtualservices",
+        &["get", "list", "watch", "create", "patch"],
+    ),
+    (
+        "networking.istio.io",
+        "destinationrules",
+        &["get", "list", "watch", "create", "patch"],
+    ),
+    (
         "",
         "configmaps",
         &["get", "list", "watch", "create", "update"],

@@ -315,4 +315,34 @@ impl SessionAffinity {
             _ => DEFAULT_SESSION_COOKIE_MAX_AGE,
         }
     }
+
+    /// Flagger's `BuildCookie`: `name=value; Max-Age=N` and the attributes set.
+    pub fn build_cookie(&self, cookie: &str, max_age: i64) -> String {
+        let mut out = format!("{cookie}; Max-Age={max_age}");
+        if let Some(domain) = self.domain.as_deref().filter(|d| !d.is_empty()) {
+            out.push_str(&format!("; Domain={domain}"));
+        }
+        if self.http_only == Some(true) {
+            out.push_str("; HttpOnly");
+        }
+        if self.partitioned == Some(true) {
+            out.push_str("; Partitioned");
+        }
+        if let Some(path) = self.path.as_deref().filter(|p| !p.is_empty()) {
+            out.push_str(&format!("; Path={path}"));
+        }
+        if let Some(same_site) = &self.same_site {
+            out.push_str(&format!("; SameSite={}", same_site.as_str()));
+        }
+        if self.secure == Some(true) {
+            out.push_str("; Secure");
+        }
+        out
+    }
+
+    /// The primary cookie's lifetime: one analysis interval, in seconds.
+    pub fn primary_max_age(interval: Option<&str>) -> Result<i64, DurationError> {
+        parse_duration(interval.unwrap_or(""))
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
 }

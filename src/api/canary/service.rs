@@ -14,7 +14,7 @@ use crate::api::schema;
 pub const DEFAULT_PORT_NAME: &str = "http";
 
 /// Kubernetes Service spec
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryService {
     /// Kubernetes service name

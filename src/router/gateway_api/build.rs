@@ -18,29 +18,11 @@ use crate::api::gateway::{
     HttpPathMatch, HttpPathModifier, HttpRequestMirrorFilter, HttpRouteFilter, HttpRouteMatch,
     HttpRouteRule, HttpRouteSpec, HttpRouteTimeouts, HttpUrlRewriteFilter, ParentReference,
 };
+pub use crate::router::Names;
 
 pub const MIRROR: &str = "RequestMirror";
 /// The CORS filter's `maxAge` when none is given (the CRD's default).
 const CORS_MAX_AGE: i32 = 5;
-
-/// The three Services a route sends traffic to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Names {
-    pub apex: String,
-    pub primary: String,
-    pub canary: String,
-}
-
-impl Names {
-    pub fn of(canary: &Canary) -> Names {
-        let apex = canary.spec.service_name().to_string();
-        Names {
-            primary: format!("{apex}-primary"),
-            canary: format!("{apex}-canary"),
-            apex,
-        }
-    }
-}
 
 /// The route's spec for `routes`: Flagger's `SetRoutes` layout, defaults
 /// filled in ([`normalize`]).

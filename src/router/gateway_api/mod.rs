@@ -29,6 +29,7 @@ use crate::api::canary::key_of;
 use crate::api::gateway::{GROUP, HTTPRoute, HttpRouteSpec};
 use crate::k8s::write::{FIELD_MANAGER, post_params};
 use crate::k8s::{Caches, KubeClients, cache};
+use crate::router::kept;
 use crate::workload::metadata::{Labels, canary_ref, with_flux_disabled};
 use crate::workload::patch::merge_diff;
 
@@ -259,15 +260,6 @@ pub fn plan_reconcile(
         name: names.apex,
         patch,
     }))
-}
-
-/// The split a drift fix keeps: the current one, unless the route has lost
-/// it (no rule with both backends), where Flagger's initial 100/0 applies.
-pub fn kept(routes: Routes) -> Routes {
-    match routes.primary + routes.canary {
-        0 => Routes::default(),
-        _ => routes,
-    }
 }
 
 /// Flagger's `SetRoutes`: the rules for `routes`, written only if they differ.

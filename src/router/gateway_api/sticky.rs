@@ -42,7 +42,7 @@ impl Sticky<'_> {
             };
             let max_age = self.affinity.max_age();
             if let Some(canary) = weighted.backend_refs.get_mut(1) {
-                set_cookie(canary, self.build(cookie, max_age));
+                set_cookie(canary, self.affinity.build_cookie(cookie, max_age));
             }
             rules.push(self.sticky(&weighted, cookie, 0, 100));
             let primary = self
@@ -52,12 +52,11 @@ impl Sticky<'_> {
                 .filter(|n| !n.is_empty() && self.version == Version::V1)
                 .and(cookies.primary.as_deref());
             if let Some(primary) = primary {
-                let interval = self.canary.spec.analysis.interval.as_deref().unwrap_or("");
-                let seconds = crate::api::parse_duration(interval)
-                    .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                let interval = self.canary.spec.analysis.interval.as_deref();
+                let seconds = SessionAffinity::primary_max_age(interval)
                     .map_err(|e| GatewayError::Interval(e.to_string()))?;
                 if let Some(first) = weighted.backend_refs.first_mut() {
-                    set_cookie(first, self.build(primary, seconds));
+                    set_cookie(first, self.affinity.build_cookie(primary, seconds));
                 }
                 rules.push(self.sticky(&weighted, primary, 100, 0));
             }
@@ -87,31 +86,6 @@ impl Sticky<'_> {
             ],
             ..weighted.clone()
         }
-    }
-
-    /// Flagger's `BuildCookie`: `name=value; Max-Age=N` and the attributes set.
-    fn build(&self, cookie: &str, max_age: i64) -> String {
-        let a = self.affinity;
-        let mut out = format!("{cookie}; Max-Age={max_age}");
-        if let Some(domain) = a.domain.as_deref().filter(|d| !d.is_empty()) {
-            out.push_str(&format!("; Domain={domain}"));
-        }
-        if a.http_only == Some(true) {
-            out.push_str("; HttpOnly");
-        }
-        if a.partitioned == Some(true) {
-            out.push_str("; Partitioned");
-        }
-        if let Some(path) = a.path.as_deref().filter(|p| !p.is_empty()) {
-            out.push_str(&format!("; Path={path}"));
-        }
-        if let Some(same_site) = &a.same_site {
-            out.push_str(&format!("; SameSite={}", same_site.as_str()));
-        }
-        if a.secure == Some(true) {
-            out.push_str("; Secure");
-        }
-        out
     }
 }
 
