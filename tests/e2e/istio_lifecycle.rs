@@ -15,8 +15,7 @@ use crate::support::gateway::MeshTest;
 use crate::support::istio::{ORIGINAL_CONFIGURATION, add_hooks, hook, istio_canary};
 use crate::support::podinfo::{
     INIT, INTERVAL, RUN, SHORT, assert_deployment_initialized, assert_promoted, deployment,
-    image_of, labels, pod_spec_of, replicas, selector, wait_deployment_available, wait_gone,
-    wait_replicas, yaml,
+    image_of, labels, pod_spec_of, replicas, selector, wait_deployment_available, wait_gone, yaml,
 };
 use crate::support::traffic::Fault;
 
@@ -54,6 +53,19 @@ async fn delete_canary(m: &MeshTest) {
     .await;
 }
 
+/// Waits until the target has its replicas back (at least those the
+/// primary had; its HPA, resumed, may add more) and is Available.
+async fn wait_target_back(m: &MeshTest, primary_replicas: i32) {
+    eventually("the target to get its replicas back", SHORT, || async {
+        match replicas(&deployment(&m.t, "podinfo").await) {
+            n if n >= primary_replicas => Ok(()),
+            n => Err(format!("spec.replicas {n}")),
+        }
+    })
+    .await;
+    wait_deployment_available(&m.t, "podinfo").await;
+}
+
 /// `revertOnDeletion` on what Serin made: the finalizer is there, deleting
 /// the Canary gives the target its replicas back and lets the Canary go,
 /// and the VirtualService and DestinationRules it owned are
@@ -82,8 +94,7 @@ async fn istio_revert_on_deletion_restores_the_target() {
     assert!(primary_replicas > 0);
 
     delete_canary(&m).await;
-    wait_replicas(&m.t, "podinfo", primary_replicas).await;
-    wait_deployment_available(&m.t, "podinfo").await;
+    wait_target_back(&m, primary_replicas).await;
     m.t.wait_event(&format!("Terminating canary podinfo.{ns}"), SHORT)
         .await;
     wait_gone(m.virtualservices(), "podinfo").await;
@@ -201,7 +212,7 @@ async fn istio_takes_over_and_reverts_a_users_virtualservice() {
         }
     })
     .await;
-    wait_replicas(&m.t, "podinfo", primary_replicas).await;
+    wait_target_back(&m, primary_replicas).await;
     wait_gone(m.t.tc.api::<Deployment>(), "podinfo-primary").await;
     // Both still there, with the user's identity.
     assert_eq!(
@@ -316,7 +327,17 @@ async fn istio_drift_is_corrected_keeping_the_weights() {
         Some((80, 20)),
         "the weights survive the correction: {fixed:#}"
     );
-    assert_eq!(m.t.status("podinfo").await["canaryWeight"], json!(20));
+    // Flagger's WaitingPromotion zeroes the status' weight; the route is
+    // what counts.
+    eventually("the simulator to send 20% to the canary", SHORT, || async {
+        let seen = m.sim.observed();
+        match (seen.canary_share - 0.2).abs() < 1e-6 {
+            true => Ok(()),
+            false => Err(format!("{seen:?}")),
+        }
+    })
+    .await;
+    assert_eq!(m.t.phase("podinfo").await, "WaitingPromotion");
     m.t.hooks.open_gate("podinfo", &ns);
     assert_promoted(&m.t, "6.0.1").await;
     m.wait_vs_weights(100, 0, SHORT).await;

@@ -111,9 +111,13 @@ fn http_rule(http: &Value) -> Rule {
         .iter()
         .map(|d| Backend {
             service: istio_service(text(&d["destination"]["host"])),
-            weight: d["weight"]
-                .as_f64()
-                .unwrap_or(if single { 100.0 } else { 0.0 }),
+            // Istio ignores the weight of a lone destination (proto3: 0 is
+            // unset); Flagger's A/B writes the primary's weight, 0 during
+            // the run, on its second route.
+            weight: match single {
+                true => 100.0,
+                false => d["weight"].as_f64().unwrap_or(0.0),
+            },
             set_cookies: istio_set_cookies(&d["headers"]),
         })
         .collect();
@@ -263,6 +267,10 @@ mod tests {
         // A single destination without weight gets everything.
         let vs = json!({ "http": [{ "route": [{ "destination": { "host": "podinfo-canary.test" } }] }] });
         assert_eq!(canary(&virtualservice_rules(&vs), &Headers::new()), 1.0);
+        // A lone destination gets everything, even at weight 0.
+        let vs = json!({ "http": [{ "route": [dest("podinfo-primary", 0)] }] });
+        let o = outcome(&virtualservice_rules(&vs), &services(), &Headers::new());
+        assert_eq!(o.served_by(Workload::Primary), 1.0);
         // Flagger writes weight 0 explicitly.
         let vs = json!({ "http": [{ "route": [dest("podinfo-primary", 100), dest("podinfo-canary", 0)] }] });
         assert_eq!(canary(&virtualservice_rules(&vs), &Headers::new()), 0.0);
