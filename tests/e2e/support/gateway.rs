@@ -151,6 +151,22 @@ impl Drop for MeshTest {
                 "---- simulator's last reading ----\n{:#?}",
                 self.sim.observed()
             );
+            let istio = self
+                .t
+                .tc
+                .env
+                .tool("kubectl")
+                .args(["-n", self.ns(), "get", "virtualservices,destinationrules"])
+                .args(["-o", "yaml"])
+                .output();
+            if let Ok(out) = istio
+                && out.status.success()
+            {
+                eprintln!(
+                    "---- Istio objects ----\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
         }
     }
 }
