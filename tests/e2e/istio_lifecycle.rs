@@ -1,21 +1,19 @@
 //! The Istio router's lifecycle end to end (Flagger's `test/istio`
-//! `test-canary.sh` deletion and take-over steps, `test-skip-analysis.sh`):
-//! `revertOnDeletion` on objects Serin made and on a Service and
-//! VirtualService the user made first, `skipAnalysis`, and drift on the
-//! VirtualService corrected mid-run without losing the weights.
+//! `test-canary.sh` deletion step, `test-skip-analysis.sh`):
+//! `revertOnDeletion` on objects Serin made, `skipAnalysis`, and drift on
+//! the VirtualService corrected mid-run without losing the weights. The
+//! take-over of the user's objects is in `istio_takeover.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
-use kube::api::{DeleteParams, Patch, PatchParams};
-use serde_json::{Value, json};
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
 
 use crate::support::eventually;
 use crate::support::gateway::MeshTest;
-use crate::support::istio::{ORIGINAL_CONFIGURATION, add_hooks, hook, istio_canary};
+use crate::support::istio::{add_hooks, hook, istio_canary};
 use crate::support::podinfo::{
     INIT, INTERVAL, RUN, SHORT, assert_deployment_initialized, assert_promoted, deployment,
-    image_of, labels, pod_spec_of, replicas, selector, wait_deployment_available, wait_gone, yaml,
+    image_of, pod_spec_of, replicas, wait_gone,
 };
 use crate::support::traffic::Fault;
 
@@ -28,42 +26,6 @@ async fn finalizers(m: &MeshTest) -> Vec<String> {
         .metadata
         .finalizers
         .unwrap_or_default()
-}
-
-/// Deletes the Canary and waits until the finalizer has let it go.
-async fn delete_canary(m: &MeshTest) {
-    m.t.canaries()
-        .delete("podinfo", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually(
-        "the Canary to be finalized and deleted",
-        3 * INTERVAL + SHORT,
-        || async {
-            match m.t.canaries().get_opt("podinfo").await {
-                Ok(None) => Ok(()),
-                Ok(Some(c)) => Err(format!(
-                    "finalizers {:?}, status {}",
-                    c.metadata.finalizers, c.data["status"]
-                )),
-                Err(e) => Err(e.to_string()),
-            }
-        },
-    )
-    .await;
-}
-
-/// Waits until the target has its replicas back (at least those the
-/// primary had; its HPA, resumed, may add more) and is Available.
-async fn wait_target_back(m: &MeshTest, primary_replicas: i32) {
-    eventually("the target to get its replicas back", SHORT, || async {
-        match replicas(&deployment(&m.t, "podinfo").await) {
-            n if n >= primary_replicas => Ok(()),
-            n => Err(format!("spec.replicas {n}")),
-        }
-    })
-    .await;
-    wait_deployment_available(&m.t, "podinfo").await;
 }
 
 /// `revertOnDeletion` on what Serin made: the finalizer is there, deleting
@@ -93,140 +55,14 @@ async fn istio_revert_on_deletion_restores_the_target() {
     let primary_replicas = replicas(&deployment(&m.t, "podinfo-primary").await);
     assert!(primary_replicas > 0);
 
-    delete_canary(&m).await;
-    wait_target_back(&m, primary_replicas).await;
+    m.delete_canary().await;
+    m.wait_target_back(primary_replicas).await;
     m.t.wait_event(&format!("Terminating canary podinfo.{ns}"), SHORT)
         .await;
     wait_gone(m.virtualservices(), "podinfo").await;
     for dr in ["podinfo-primary", "podinfo-canary"] {
         wait_gone(m.destinationrules(), dr).await;
     }
-}
-
-/// The user's own Service and VirtualService, made before the Canary
-/// (server-side applied: no `kubectl.kubernetes.io/last-applied-configuration`).
-fn user_objects() -> (Value, Value) {
-    let service = yaml(
-        r#"
-apiVersion: v1
-kind: Service
-metadata:
-  name: podinfo
-  labels: {app: podinfo}
-spec:
-  type: ClusterIP
-  selector: {app: podinfo}
-  ports:
-    - {name: http, port: 9898, protocol: TCP, targetPort: http}
-"#,
-    );
-    let vs = yaml(
-        r#"
-apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata:
-  name: podinfo
-spec:
-  gateways: [public-gateway]
-  hosts: [app.example.com, podinfo]
-  http:
-    - retries:
-        attempts: 3
-        perTryTimeout: 1s
-        retryOn: gateway-error,connect-failure,refused-stream
-      route:
-        - destination: {host: podinfo}
-"#,
-    );
-    (service, vs)
-}
-
-/// `test-canary.sh`'s take-over: the user's Service `podinfo` and
-/// VirtualService `podinfo` exist first; the Canary (`revertOnDeletion`)
-/// rewrites the VirtualService, keeping its original spec in
-/// `flagger.kubernetes.io/original-configuration` and adding no owner;
-/// deleting the Canary leaves both, the VirtualService's spec as the user
-/// wrote it and the Service selecting the target again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn istio_takes_over_and_reverts_a_users_virtualservice() {
-    let m = MeshTest::start_istio("istio-takeover", |s| s).await;
-    let (service, user_vs) = user_objects();
-    m.t.apply(&service).await;
-    m.t.apply(&user_vs).await;
-    let original = m.vs("podinfo").await;
-    assert!(
-        original["metadata"]["annotations"]
-            .get("kubectl.kubernetes.io/last-applied-configuration")
-            .is_none(),
-        "{original:#}"
-    );
-    let mut c = istio_canary(&m.t.hooks, "{iterations: 2}");
-    c["spec"]["revertOnDeletion"] = json!(true);
-    m.t.apply(&c).await;
-    assert_deployment_initialized(&m.t).await;
-    m.wait_vs_weights(100, 0, SHORT).await;
-
-    let vs = m.vs("podinfo").await;
-    assert_eq!(vs["metadata"]["uid"], original["metadata"]["uid"]);
-    let stored = vs["metadata"]["annotations"][ORIGINAL_CONFIGURATION]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {ORIGINAL_CONFIGURATION}: {vs:#}"));
-    let stored: Value = serde_json::from_str(stored).unwrap();
-    assert_eq!(stored, original["spec"], "the original spec is kept");
-    assert!(
-        vs["metadata"]["ownerReferences"]
-            .as_array()
-            .is_none_or(|o| o.is_empty()),
-        "the user's VirtualService gets no owner: {vs:#}"
-    );
-    assert_eq!(vs["spec"]["hosts"], json!(["podinfo"]), "{vs:#}");
-    assert_eq!(vs["spec"]["gateways"], json!(["mesh"]), "{vs:#}");
-    let svc = m.t.tc.api::<Service>().get("podinfo").await.unwrap();
-    assert!(
-        svc.metadata.owner_references.unwrap_or_default().is_empty(),
-        "the user's Service gets no owner"
-    );
-    assert_eq!(
-        selector(&m.t, "podinfo").await,
-        labels(&[("app", "podinfo-primary")])
-    );
-    let primary_replicas = replicas(&deployment(&m.t, "podinfo-primary").await);
-
-    delete_canary(&m).await;
-    eventually(
-        "the VirtualService's spec to be restored",
-        SHORT,
-        || async {
-            let vs = m.vs("podinfo").await;
-            match vs["spec"] == original["spec"] {
-                true => Ok(()),
-                false => Err(format!("{:#}", vs["spec"])),
-            }
-        },
-    )
-    .await;
-    eventually("the Service to select the target again", SHORT, || async {
-        match selector(&m.t, "podinfo").await {
-            s if s == labels(&[("app", "podinfo")]) => Ok(()),
-            s => Err(format!("{s:?}")),
-        }
-    })
-    .await;
-    wait_target_back(&m, primary_replicas).await;
-    wait_gone(m.t.tc.api::<Deployment>(), "podinfo-primary").await;
-    // Both still there, with the user's identity.
-    assert_eq!(
-        m.vs("podinfo").await["metadata"]["uid"],
-        original["metadata"]["uid"]
-    );
-    assert!(
-        m.t.tc
-            .api::<Service>()
-            .get_opt("podinfo")
-            .await
-            .unwrap()
-            .is_some()
-    );
 }
 
 /// `test-skip-analysis.sh`: with `skipAnalysis` a new revision is promoted

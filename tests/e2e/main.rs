@@ -19,6 +19,7 @@ mod istio;
 mod istio_lifecycle;
 mod istio_routing;
 mod istio_simulator;
+mod istio_takeover;
 mod leader;
 mod linkerd;
 mod mesh_manifests;

@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 
 use super::eventually;
 use super::gateway::MeshTest;
 use super::hooks::HookServer;
-use super::podinfo::yaml;
+use super::podinfo::{INTERVAL, SHORT, deployment, replicas, wait_deployment_available, yaml};
 use super::traffic::SimulatorConfig;
 
 /// Flagger's annotation holding a taken-over VirtualService's spec.
@@ -105,6 +105,45 @@ impl MeshTest {
             },
         )
         .await;
+    }
+
+    /// Deletes the Canary `podinfo` and waits until its finalizer, if any,
+    /// has let it go.
+    pub async fn delete_canary(&self) {
+        self.t
+            .canaries()
+            .delete("podinfo", &DeleteParams::default())
+            .await
+            .unwrap();
+        eventually(
+            "the Canary to be finalized and deleted",
+            3 * INTERVAL + SHORT,
+            || async {
+                match self.t.canaries().get_opt("podinfo").await {
+                    Ok(None) => Ok(()),
+                    Ok(Some(c)) => Err(format!(
+                        "finalizers {:?}, status {}",
+                        c.metadata.finalizers, c.data["status"]
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Waits until the target has its replicas back (at least
+    /// `primary_replicas`, the primary's; its HPA, resumed, may add more)
+    /// and is Available.
+    pub async fn wait_target_back(&self, primary_replicas: i32) {
+        eventually("the target to get its replicas back", SHORT, || async {
+            match replicas(&deployment(&self.t, "podinfo").await) {
+                n if n >= primary_replicas => Ok(()),
+                n => Err(format!("spec.replicas {n}")),
+            }
+        })
+        .await;
+        wait_deployment_available(&self.t, "podinfo").await;
     }
 
     /// Flagger's `latency` MetricTemplate of `test/istio` in the test's
