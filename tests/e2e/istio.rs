@@ -50,7 +50,22 @@ fn envoy_headers() -> serde_json::Value {
     }}})
 }
 
-/// `test-canary.sh`'s canary run: apex metadata, request headers, an
+/// The route options the Canary's service gives `http[0]`: rewrite (URI
+/// and authority), timeout, retries and a CORS policy.
+fn route_options() -> serde_json::Value {
+    json!({
+        "rewrite": {"uri": "/", "authority": "podinfo.example.com"},
+        "timeout": "30s",
+        "retries": {"attempts": 3, "perTryTimeout": "1s",
+                    "retryOn": "gateway-error,connect-failure,refused-stream"},
+        "corsPolicy": {"allowOrigins": [{"exact": "https://example.com"}],
+                       "allowMethods": ["GET", "POST"], "allowHeaders": ["x-user"],
+                       "maxAge": "24h", "allowCredentials": false}
+    })
+}
+
+/// `test-canary.sh`'s canary run: apex metadata, request headers and the
+/// other route options, an
 /// ingress gateway with the mesh and port discovery (destinations carry the
 /// port), DestinationRules with a traffic policy, the builtin success rate
 /// and the `latency` template with `templateVariables`; stepWeight 10 up
@@ -79,6 +94,9 @@ apex:
 "#,
     );
     c["spec"]["service"]["headers"] = envoy_headers();
+    for (k, v) in route_options().as_object().unwrap() {
+        c["spec"]["service"][k] = v.clone();
+    }
     c["spec"]["analysis"]["metrics"][1] = json!({
         "name": "latency", "templateRef": {"name": "latency", "namespace": ns},
         "thresholdRange": {"max": 500}, "interval": "1m",
@@ -109,6 +127,9 @@ apex:
     let http = vs["spec"]["http"].as_array().unwrap();
     assert_eq!(http.len(), 1, "{vs:#}");
     assert_eq!(http[0]["headers"], envoy_headers(), "{vs:#}");
+    for (k, v) in route_options().as_object().unwrap() {
+        assert_eq!(&http[0][k], v, "http[0].{k}: {vs:#}");
+    }
     assert_eq!(
         http[0]["route"],
         json!([
@@ -192,6 +213,9 @@ apex:
     let after = m.vs("podinfo").await;
     assert!(after["metadata"]["generation"].as_i64() > generation.as_i64());
     assert_eq!(after["spec"]["http"][0]["headers"], envoy_headers());
+    for (k, v) in route_options().as_object().unwrap() {
+        assert_eq!(&after["spec"]["http"][0][k], v, "http[0].{k}: {after:#}");
+    }
     tokio::time::sleep(Duration::from_secs(25)).await;
     assert_eq!(
         m.vs("podinfo").await["metadata"]["generation"],

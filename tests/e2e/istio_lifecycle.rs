@@ -1,9 +1,12 @@
 //! The Istio router's lifecycle end to end (Flagger's `test/istio`
 //! `test-canary.sh` deletion step, `test-skip-analysis.sh`):
-//! `revertOnDeletion` on objects Serin made, `skipAnalysis`, and drift on
+//! `revertOnDeletion` on objects Serin made, `skipAnalysis`, a rollback by
+//! the `latency` MetricTemplate, and drift on
 //! the VirtualService corrected mid-run without losing the weights. The
 //! take-over of the user's objects is in `istio_takeover.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
@@ -11,6 +14,7 @@ use serde_json::json;
 use crate::support::eventually;
 use crate::support::gateway::MeshTest;
 use crate::support::istio::{add_hooks, hook, istio_canary};
+use crate::support::nginx::halts;
 use crate::support::podinfo::{
     INIT, INTERVAL, RUN, SHORT, assert_deployment_initialized, assert_promoted, deployment,
     image_of, pod_spec_of, replicas, wait_gone,
@@ -105,6 +109,46 @@ async fn istio_skip_analysis_promotes_then_analysis_fails_a_bad_revision() {
     let primary = deployment(&m.t, "podinfo-primary").await;
     assert!(image_of(&pod_spec_of(&primary)).ends_with(":6.0.1"));
     assert!(replicas(&primary) > 0);
+}
+
+/// A canary answering in 1.5 s: the `test/istio` `latency` template (p99 of
+/// Istio's destination histogram, `reporter` from `templateVariables`)
+/// halts the analysis twice with its value, Serin rolls back and the
+/// VirtualService returns to the primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_latency_template_rolls_back_a_slow_revision() {
+    let m = MeshTest::start_istio("istio-latency", |s| s).await;
+    let ns = m.ns().to_string();
+    m.apply_istio_latency_template().await;
+    let mut c = istio_canary(&m.t.hooks, "{maxWeight: 50, stepWeight: 10}");
+    c["spec"]["analysis"]["metrics"][1] = json!({
+        "name": "latency", "templateRef": {"name": "latency"},
+        "thresholdRange": {"max": 500}, "interval": "1m",
+        "templateVariables": {"reporter": "destination"}});
+    m.t.apply(&c).await;
+    assert_deployment_initialized(&m.t).await;
+    m.set_revision("6.0.1", Some(Fault::latency(Duration::from_millis(1500))))
+        .await;
+    m.t.wait_phase("podinfo", "Failed", RUN).await;
+    m.wait_vs_weights(100, 0, SHORT).await;
+    let events = m.t.events().await;
+    let (values, halts) = halts(
+        &events,
+        &format!("Halt podinfo.{ns} advancement latency "),
+        " > 500",
+    );
+    assert!(
+        values.iter().all(|v| (1000.0..=2500.0).contains(v)),
+        "p99 within Istio's 1000..2500 ms bucket: {values:?}"
+    );
+    assert_eq!(halts, 2, "one halt per failed check: {events:#?}");
+    m.t.wait_event(
+        &format!("Rolling back podinfo.{ns} failed checks threshold reached 2"),
+        SHORT,
+    )
+    .await;
+    let primary = deployment(&m.t, "podinfo-primary").await;
+    assert!(image_of(&pod_spec_of(&primary)).ends_with(":6.0.0"));
 }
 
 /// Someone edits the VirtualService mid-run (its hosts and `http[0].timeout`)
