@@ -151,10 +151,10 @@ async fn istio_latency_template_rolls_back_a_slow_revision() {
     assert!(image_of(&pod_spec_of(&primary)).ends_with(":6.0.0"));
 }
 
-/// Someone edits the VirtualService mid-run (its hosts and `http[0].timeout`)
-/// while the run waits at 20% for its promotion gate: the next reconcile
-/// puts the Canary's hosts and timeout back and keeps the weights; the run
-/// then promotes once the gate opens.
+/// Someone edits the VirtualService mid-run (its hosts, `http[0].timeout`
+/// and an apex label) while the run waits at 20% for its promotion gate:
+/// the next reconcile puts the Canary's hosts, timeout and label back and
+/// keeps the weights; the run then promotes once the gate opens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn istio_drift_is_corrected_keeping_the_weights() {
     let m = MeshTest::start_istio("istio-drift", |s| s).await;
@@ -162,6 +162,7 @@ async fn istio_drift_is_corrected_keeping_the_weights() {
     let mut c = istio_canary(&m.t.hooks, "{maxWeight: 20, stepWeight: 10}");
     c["spec"]["service"]["timeout"] = json!("30s");
     c["spec"]["service"]["hosts"] = json!(["app.example.com"]);
+    c["spec"]["service"]["apex"] = json!({"labels": {"test": "labels-test"}});
     add_hooks(
         &mut c,
         &[hook(
@@ -181,10 +182,13 @@ async fn istio_drift_is_corrected_keeping_the_weights() {
     m.wait_vs_weights(80, 20, SHORT).await;
     let before = m.vs("podinfo").await;
     assert_eq!(before["spec"]["http"][0]["timeout"], "30s", "{before:#}");
-    // `kubectl edit`: new hosts and timeout, the weights as they are.
+    assert_eq!(before["metadata"]["labels"]["test"], "labels-test");
+    // `kubectl edit`: new hosts and timeout, a label gone, the weights as
+    // they are.
     let mut http = before["spec"]["http"].clone();
     http[0]["timeout"] = json!("99s");
-    let edit = json!({"spec": {"hosts": ["evil.example.com"], "http": http}});
+    let edit = json!({"metadata": {"labels": {"test": null}},
+                      "spec": {"hosts": ["evil.example.com"], "http": http}});
     m.virtualservices()
         .patch("podinfo", &PatchParams::default(), &Patch::Merge(&edit))
         .await
@@ -196,6 +200,7 @@ async fn istio_drift_is_corrected_keeping_the_weights() {
         let spec = &vs["spec"];
         match spec["hosts"] == json!(["app.example.com", "podinfo"])
             && spec["http"][0]["timeout"] == "30s"
+            && vs["metadata"]["labels"]["test"] == "labels-test"
         {
             true => Ok(vs),
             false => Err(format!("{spec:#}")),

@@ -1,7 +1,7 @@
 //! The Istio router's routing features end to end (Flagger's `test/istio`
 //! `test-delegation.sh` and `test-session-affinity.sh`): a delegate
-//! VirtualService behind the user's root VirtualService, and sticky
-//! sessions by cookie.
+//! VirtualService behind the user's root VirtualService, sticky sessions by
+//! cookie, and a TCP route.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
@@ -244,6 +244,61 @@ async fn istio_session_affinity_sticks_and_expires() {
         match seen.sticky.total.cookies_expired > 0 && seen.sticky.with_canary_cookie == 0 {
             true => Ok(()),
             false => Err(format!("{seen:?}")),
+        }
+    })
+    .await;
+}
+
+/// The destinations of the VirtualService's `tcp[0]` route as (host, weight).
+fn tcp_weights(vs: &Value) -> Vec<(String, i64)> {
+    vs["spec"]["tcp"][0]["route"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            (
+                d["destination"]["host"].as_str().unwrap_or_default().into(),
+                d["weight"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// `appProtocol: tcp`: a TCP route instead of an HTTP one (Istio's CRD
+/// accepts it), its weights stepping to 20 and back to the primary after
+/// the promotion. Without HTTP routes the simulator serves nothing, so the
+/// analysis has no metric here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_tcp_service_steps_a_tcp_route() {
+    let m = MeshTest::start_istio("istio-tcp", |s| s).await;
+    let mut c = istio_canary(&m.t.hooks, "{maxWeight: 20, stepWeight: 10, metrics: []}");
+    c["spec"]["service"]["appProtocol"] = json!("tcp");
+    m.t.apply(&c).await;
+    assert_deployment_initialized(&m.t).await;
+    let vs = m.vs("podinfo").await;
+    assert!(is_empty_list(&vs["spec"]["http"]), "{vs:#}");
+    let at = |p: i64, c: i64| {
+        vec![
+            ("podinfo-primary".to_string(), p),
+            ("podinfo-canary".to_string(), c),
+        ]
+    };
+    assert_eq!(tcp_weights(&vs), at(100, 0), "{vs:#}");
+    m.set_revision("6.0.1", None).await;
+    eventually("the TCP route at 80/20", RUN, || async {
+        let vs = m.vs("podinfo").await;
+        match tcp_weights(&vs) == at(80, 20) {
+            true => Ok(()),
+            false => Err(format!("{:#}", vs["spec"])),
+        }
+    })
+    .await;
+    assert_promoted(&m.t, "6.0.1").await;
+    eventually("the TCP route back on the primary", SHORT, || async {
+        let vs = m.vs("podinfo").await;
+        match tcp_weights(&vs) == at(100, 0) {
+            true => Ok(()),
+            false => Err(format!("{:#}", vs["spec"])),
         }
     })
     .await;
