@@ -303,3 +303,64 @@ async fn istio_tcp_service_steps_a_tcp_route() {
     })
     .await;
 }
+
+/// The Istio tutorial's session affinity (only `cookieName`): two routes
+/// while the canary gets traffic (the sticky canary route, then the
+/// weighted one), the canary's cookie with the default `Max-Age` of a day,
+/// no cookie from the primary; and the sticky clients holding the cookie
+/// reach only the canary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_session_affinity_without_a_primary_cookie() {
+    let m = MeshTest::start_istio("istio-affinity-1", |s| s.sticky(0.5, 100)).await;
+    m.t.apply(&istio_canary(
+        &m.t.hooks,
+        "{maxWeight: 20, stepWeight: 10, sessionAffinity: {cookieName: flagger-cookie}}",
+    ))
+    .await;
+    assert_deployment_initialized(&m.t).await;
+    m.set_revision("6.0.1", None).await;
+    m.wait_vs_weights(90, 10, RUN).await;
+    let status = m.t.status("podinfo").await;
+    let cookie = status["sessionAffinityCookie"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(cookie.starts_with("flagger-cookie="), "{status:#}");
+    let vs = m.vs("podinfo").await;
+    let http = vs["spec"]["http"].as_array().unwrap();
+    assert_eq!(http.len(), 2, "sticky canary, weighted: {vs:#}");
+    assert_eq!(
+        http[0]["match"],
+        json!([{"headers": {"Cookie": {"regex": cookie_regex(&cookie)}}}]),
+        "{vs:#}"
+    );
+    assert_eq!(
+        destinations(&vs, 0),
+        vec![
+            ("podinfo-primary".into(), 0),
+            ("podinfo-canary".into(), 100)
+        ]
+    );
+    let weighted = &http[1]["route"];
+    assert_eq!(
+        weighted[1]["headers"]["response"]["add"]["Set-Cookie"],
+        json!(format!("{cookie}; Max-Age=86400")),
+        "{vs:#}"
+    );
+    assert!(weighted[0]["headers"].is_null(), "{vs:#}");
+    let sticky = eventually("clients to hold the canary cookie", RUN, || async {
+        let seen = m.sim.observed();
+        match seen.sticky.tick.with_canary_cookie > 0 {
+            true => Ok(seen.sticky.tick),
+            false => Err(format!("{seen:?}")),
+        }
+    })
+    .await;
+    assert_eq!(
+        sticky.with_canary_cookie_to_canary, sticky.with_canary_cookie,
+        "{sticky:?}"
+    );
+    assert_promoted(&m.t, "6.0.1").await;
+    let status = m.t.status("podinfo").await;
+    assert_eq!(status["previousSessionAffinityCookie"], json!(cookie));
+}
