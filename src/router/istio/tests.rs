@@ -459,5 +459,8 @@ fn every_shared_istio_canary_builds() {
         assert_eq!(read_routes(&vs, &c), at(30), "{path:?}");
         built += 1;
     }
-    assert!(built >= 5, "only {built} Istio Canaries among the shared manifests");
+    assert!(
+        built >= 5,
+        "only {built} Istio Canaries among the shared manifests"
+    );
 }
