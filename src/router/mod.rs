@@ -67,6 +67,51 @@ impl Names {
     }
 }
 
+/// The Canary a router call is about, or why it has none to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum CanaryError {
+    #[error("canary {name}.{namespace} not found")]
+    NotFound { name: String, namespace: String },
+    #[error("canary {name}.{namespace} has no uid yet")]
+    WithoutUid { name: String, namespace: String },
+}
+
+impl From<CanaryError> for PortError {
+    fn from(err: CanaryError) -> PortError {
+        match err {
+            // PortError::NotFound appends " not found" itself.
+            CanaryError::NotFound { name, namespace } => {
+                PortError::NotFound(format!("canary {name}.{namespace}"))
+            }
+            other => PortError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// The Canary the actor decided on (the step's source object).
+pub fn canary_of(target: &Target) -> Result<Arc<crate::api::Canary>, CanaryError> {
+    target
+        .source
+        .get::<crate::api::Canary>()
+        .ok_or_else(|| CanaryError::NotFound {
+            name: target.key.name.clone(),
+            namespace: target.key.namespace.clone(),
+        })
+}
+
+/// The owner reference generated routing objects carry (the Canary's).
+pub fn owner_of(
+    canary: &crate::api::Canary,
+) -> Result<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference, CanaryError> {
+    crate::workload::metadata::canary_ref(canary).ok_or_else(|| {
+        let key = crate::api::canary::key_of(canary);
+        CanaryError::WithoutUid {
+            name: key.name,
+            namespace: key.namespace,
+        }
+    })
+}
+
 /// Dispatches each call to the router of the target's provider.
 #[derive(Clone)]
 pub struct Routers {

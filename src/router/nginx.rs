@@ -21,7 +21,6 @@ use crate::api::Canary;
 use crate::api::canary::DeploymentStrategy;
 use crate::api::canary::key_of;
 use crate::k8s::{Caches, KubeClients, cache};
-use crate::workload::metadata::canary_ref;
 
 pub use build::{AbRule, Desired, Keys, ab_rule, canary_ingress_name, read_routes};
 pub use build::{route_annotations, routes_patch};
@@ -37,10 +36,8 @@ pub enum NginxError {
     IngressNotFound { name: String, namespace: String },
     #[error("backend {service} not found in ingress {ingress}")]
     BackendNotFound { service: String, ingress: String },
-    #[error("canary {name}.{namespace} not found")]
-    CanaryNotFound { name: String, namespace: String },
-    #[error("canary {name}.{namespace} has no uid yet")]
-    CanaryWithoutUid { name: String, namespace: String },
+    #[error(transparent)]
+    Canary(#[from] crate::router::CanaryError),
     #[error("failed to convert {value} to int: {source}")]
     BadWeight {
         value: String,
@@ -70,9 +67,7 @@ impl From<NginxError> for PortError {
             NginxError::IngressNotFound { name, namespace } => PortError::NotFound(format!(
                 "ingress {name}.{namespace} get query error: ingresses.networking.k8s.io \"{name}\""
             )),
-            NginxError::CanaryNotFound { name, namespace } => {
-                PortError::NotFound(format!("canary {name}.{namespace}"))
-            }
+            NginxError::Canary(err) => err.into(),
             other => PortError::Failed(other.to_string()),
         }
     }
@@ -109,17 +104,6 @@ impl NginxRouter {
     }
 }
 
-/// The Canary the actor decided on (the step's source object).
-fn canary_of(target: &Target) -> Result<Arc<Canary>, NginxError> {
-    target
-        .source
-        .get::<Canary>()
-        .ok_or_else(|| NginxError::CanaryNotFound {
-            name: target.key.name.clone(),
-            namespace: target.key.namespace.clone(),
-        })
-}
-
 fn ingress_ref(canary: &Canary) -> Result<&str, NginxError> {
     match canary.spec.ingress_ref.as_ref() {
         Some(r) if !r.name.is_empty() => Ok(r.name.as_str()),
@@ -154,10 +138,7 @@ pub fn plan_reconcile(
     let desired = Desired::build(&user, canary.spec.service_name(), keys)?;
     let name = canary_ingress_name(source);
     let Some(current) = cache::get(&caches.ingresses, ns, &name) else {
-        let owner = canary_ref(canary).ok_or_else(|| NginxError::CanaryWithoutUid {
-            name: key.name.clone(),
-            namespace: key.namespace.clone(),
-        })?;
+        let owner = crate::router::owner_of(canary)?;
         let ingress = desired.to_ingress(&name, ns, owner, keys);
         return Ok(Some(Write::Create(Box::new(ingress))));
     };
@@ -228,7 +209,7 @@ impl RouterPort for NginxRouter {
     fn reconcile(&self, target: &Target, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             match plan_reconcile(&inner.caches, &inner.keys, &canary)? {
                 Some(Write::Patch { name, patch }) => {
                     let what = format!("{name}.{}", target.key.namespace);
@@ -245,7 +226,7 @@ impl RouterPort for NginxRouter {
     fn set_routes(&self, target: &Target, routes: Routes, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             match plan_routes(&inner.caches, &inner.keys, &canary, routes)? {
                 Some(write) => inner.write(&target, write).await,
                 None => Ok(()),
@@ -256,7 +237,7 @@ impl RouterPort for NginxRouter {
     fn get_routes(&self, target: &Target, deadline: Instant) -> PortFuture<Routes> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             current_routes(&inner.caches, &inner.keys, &canary)
         })
     }

@@ -16,7 +16,6 @@ use crate::api::canary::key_of;
 use crate::api::smi::{TrafficSplit, TrafficSplitBackend, TrafficSplitSpec};
 use crate::k8s::write as k8s_write;
 use crate::k8s::{Caches, KubeClients, cache};
-use crate::workload::metadata::canary_ref;
 use crate::workload::patch::merge_diff;
 
 /// Whether `provider` routes through a `split.smi-spec.io/v1alpha2` TrafficSplit.
@@ -41,10 +40,8 @@ pub enum SmiError {
         primary: String,
         canary: String,
     },
-    #[error("canary {name}.{namespace} not found")]
-    CanaryNotFound { name: String, namespace: String },
-    #[error("canary {name}.{namespace} has no uid yet")]
-    CanaryWithoutUid { name: String, namespace: String },
+    #[error(transparent)]
+    Canary(#[from] crate::router::CanaryError),
     #[error("TrafficSplit {name}.{namespace} create error: {source}")]
     Create {
         name: String,
@@ -67,9 +64,7 @@ impl From<SmiError> for PortError {
             SmiError::NotFound { name, namespace } => PortError::NotFound(format!(
                 "TrafficSplit {name}.{namespace} get query error: trafficsplits.split.smi-spec.io \"{name}\""
             )),
-            SmiError::CanaryNotFound { name, namespace } => {
-                PortError::NotFound(format!("canary {name}.{namespace}"))
-            }
+            SmiError::Canary(err) => err.into(),
             other => PortError::Failed(other.to_string()),
         }
     }
@@ -114,10 +109,7 @@ pub fn plan_reconcile(caches: &Caches, canary: &Canary) -> Result<Option<Write>,
     let key = key_of(canary);
     let names = Names::of(canary);
     let Some(current) = cache::get(&caches.trafficsplits, &key.namespace, &names.apex) else {
-        let owner = canary_ref(canary).ok_or_else(|| SmiError::CanaryWithoutUid {
-            name: key.name.clone(),
-            namespace: key.namespace.clone(),
-        })?;
+        let owner = crate::router::owner_of(canary)?;
         let mut split = TrafficSplit::new(&names.apex, desired(canary, Routes::default()));
         split.metadata.namespace = Some(key.namespace.clone());
         split.metadata.owner_references = Some(vec![owner]);
@@ -246,21 +238,11 @@ impl Inner {
     }
 }
 
-fn canary_of(target: &Target) -> Result<Arc<Canary>, SmiError> {
-    target
-        .source
-        .get::<Canary>()
-        .ok_or_else(|| SmiError::CanaryNotFound {
-            name: target.key.name.clone(),
-            namespace: target.key.namespace.clone(),
-        })
-}
-
 impl RouterPort for SmiRouter {
     fn reconcile(&self, target: &Target, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             match plan_reconcile(&inner.caches, &canary)? {
                 Some(Write::Patch { name, patch }) => {
                     let what = format!("{name}.{}", target.key.namespace);
@@ -277,7 +259,7 @@ impl RouterPort for SmiRouter {
     fn set_routes(&self, target: &Target, routes: Routes, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             match plan_routes(&inner.caches, &canary, routes)? {
                 Some(write) => inner.write(&target, write).await,
                 None => Ok(()),
@@ -288,7 +270,7 @@ impl RouterPort for SmiRouter {
     fn get_routes(&self, target: &Target, deadline: Instant) -> PortFuture<Routes> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             current_routes(&inner.caches, &canary)
         })
     }

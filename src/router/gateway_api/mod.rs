@@ -30,7 +30,7 @@ use crate::api::gateway::{GROUP, HTTPRoute, HttpRouteSpec};
 use crate::k8s::write::{FIELD_MANAGER, post_params};
 use crate::k8s::{Caches, KubeClients, cache};
 use crate::router::kept;
-use crate::workload::metadata::{Labels, canary_ref, with_flux_disabled};
+use crate::workload::metadata::{Labels, with_flux_disabled};
 use crate::workload::patch::merge_diff;
 
 pub use build::{Names, desired, normalize, read_routes};
@@ -100,10 +100,8 @@ pub enum GatewayError {
     Interval(String),
     #[error("provider {0} is not a Gateway API provider")]
     NotGatewayApi(String),
-    #[error("canary {name}.{namespace} not found")]
-    CanaryNotFound { name: String, namespace: String },
-    #[error("canary {name}.{namespace} has no uid yet")]
-    CanaryWithoutUid { name: String, namespace: String },
+    #[error(transparent)]
+    Canary(#[from] crate::router::CanaryError),
     #[error("HTTPRoute {name}.{namespace} create error: {source}")]
     Create {
         name: String,
@@ -135,9 +133,7 @@ impl From<GatewayError> for PortError {
             GatewayError::NotFound { name, namespace } => PortError::NotFound(format!(
                 "HTTPRoute {name}.{namespace} get error: httproutes.gateway.networking.k8s.io \"{name}\""
             )),
-            GatewayError::CanaryNotFound { name, namespace } => {
-                PortError::NotFound(format!("canary {name}.{namespace}"))
-            }
+            GatewayError::Canary(err) => err.into(),
             other => PortError::Failed(other.to_string()),
         }
     }
@@ -230,10 +226,7 @@ pub fn plan_reconcile(
     let current = cache::get(&caches.httproutes, &key.namespace, &names.apex);
     let Some(current) = current else {
         let spec = desired(canary, version, Routes::default(), cookies)?;
-        let owner = canary_ref(canary).ok_or_else(|| GatewayError::CanaryWithoutUid {
-            name: key.name.clone(),
-            namespace: key.namespace.clone(),
-        })?;
+        let owner = crate::router::owner_of(canary)?;
         let (labels, annotations) = metadata(canary, None);
         let route = json!({
             "apiVersion": format!("{GROUP}/{}", version.as_str()),
@@ -398,22 +391,11 @@ impl Inner {
     }
 }
 
-/// The Canary the actor decided on (the step's source object).
-fn canary_of(target: &Target) -> Result<Arc<Canary>, GatewayError> {
-    target
-        .source
-        .get::<Canary>()
-        .ok_or_else(|| GatewayError::CanaryNotFound {
-            name: target.key.name.clone(),
-            namespace: target.key.namespace.clone(),
-        })
-}
-
 impl RouterPort for GatewayApiRouter {
     fn reconcile(&self, target: &Target, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             let version = version_of(&target.provider)?;
             match plan_reconcile(&inner.caches, &canary, &target.provider, &target.session)? {
                 Some(Write::Patch { name, patch }) => {
@@ -432,7 +414,7 @@ impl RouterPort for GatewayApiRouter {
     fn set_routes(&self, target: &Target, routes: Routes, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             let version = version_of(&target.provider)?;
             match plan_routes(
                 &inner.caches,
@@ -450,7 +432,7 @@ impl RouterPort for GatewayApiRouter {
     fn get_routes(&self, target: &Target, deadline: Instant) -> PortFuture<Routes> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             // A step right after our own write (a wake-up) would otherwise
             // find the gateway a generation behind: give it a moment.
             let until = Instant::now() + OBSERVE_WAIT;

@@ -26,7 +26,7 @@ use crate::api::istio::{DestinationRule, VirtualService, VirtualServiceSpec};
 use crate::k8s::write as k8s_write;
 use crate::k8s::{Caches, KubeClients, cache};
 use crate::router::{Names, kept};
-use crate::workload::metadata::{Labels, canary_ref, with_flux_disabled};
+use crate::workload::metadata::{Labels, with_flux_disabled};
 use crate::workload::patch::merge_diff;
 
 pub use build::{ab_requests, desired, destination_rule, is_tcp, merge_matches, read_routes};
@@ -62,10 +62,8 @@ pub enum IstioError {
         namespace: String,
         apex: String,
     },
-    #[error("canary {name}.{namespace} not found")]
-    CanaryNotFound { name: String, namespace: String },
-    #[error("canary {name}.{namespace} has no uid yet")]
-    CanaryWithoutUid { name: String, namespace: String },
+    #[error(transparent)]
+    Canary(#[from] crate::router::CanaryError),
     #[error("{kind} {name}.{namespace} get query error: {source}")]
     Get {
         kind: &'static str,
@@ -105,9 +103,7 @@ impl From<IstioError> for PortError {
             IstioError::NotFound { name, namespace } => PortError::NotFound(format!(
                 "VirtualService {name}.{namespace} get query error virtualservices.networking.istio.io \"{name}\""
             )),
-            IstioError::CanaryNotFound { name, namespace } => {
-                PortError::NotFound(format!("canary {name}.{namespace}"))
-            }
+            IstioError::Canary(err) => err.into(),
             other => PortError::Failed(other.to_string()),
         }
     }
@@ -135,18 +131,6 @@ fn service_of(canary: &Canary) -> CanaryService {
     canary.spec.service.clone().unwrap_or_default()
 }
 
-fn owner(
-    canary: &Canary,
-) -> Result<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference, IstioError> {
-    canary_ref(canary).ok_or_else(|| {
-        let key = key_of(canary);
-        IstioError::CanaryWithoutUid {
-            name: key.name,
-            namespace: key.namespace,
-        }
-    })
-}
-
 /// Flagger's `Reconcile`: both DestinationRules, then the VirtualService,
 /// created or brought back in line (keeping the split it carries).
 pub fn plan_reconcile(
@@ -169,7 +153,7 @@ fn plan_rule(caches: &Caches, canary: &Canary, name: &str) -> Result<Option<Writ
     let Some(current) = cache::get(&caches.destinationrules, &ns, name) else {
         let mut rule = DestinationRule::new(name, wanted);
         rule.metadata.namespace = Some(ns);
-        rule.metadata.owner_references = Some(vec![owner(canary)?]);
+        rule.metadata.owner_references = Some(vec![crate::router::owner_of(canary)?]);
         return Ok(Some(Write::CreateRule(Box::new(rule))));
     };
     Ok(
@@ -220,7 +204,7 @@ fn plan_service(
         vs.metadata.namespace = Some(key.namespace.clone());
         vs.metadata.labels = Some(labels);
         vs.metadata.annotations = Some(annotations);
-        vs.metadata.owner_references = Some(vec![owner(canary)?]);
+        vs.metadata.owner_references = Some(vec![crate::router::owner_of(canary)?]);
         return Ok(Some(Write::CreateService(Box::new(vs))));
     };
     let wanted = desired(canary, kept(read_routes(&current.spec, canary)), cookies)?;
@@ -378,21 +362,11 @@ fn update_error(kind: &'static str, name: &str, ns: &str, source: kube::Error) -
     }
 }
 
-fn canary_of(target: &Target) -> Result<Arc<Canary>, IstioError> {
-    target
-        .source
-        .get::<Canary>()
-        .ok_or_else(|| IstioError::CanaryNotFound {
-            name: target.key.name.clone(),
-            namespace: target.key.namespace.clone(),
-        })
-}
-
 impl RouterPort for IstioRouter {
     fn reconcile(&self, target: &Target, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             for write in plan_reconcile(&inner.caches, &canary, &target.session)? {
                 let updated = match &write {
                     Write::PatchService { name, .. } => Some(name.clone()),
@@ -411,7 +385,7 @@ impl RouterPort for IstioRouter {
     fn set_routes(&self, target: &Target, routes: Routes, deadline: Instant) -> PortFuture<()> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             match plan_routes(&inner.caches, &canary, routes, &target.session)? {
                 Some(write) => inner.write(&target, write).await,
                 None => Ok(()),
@@ -422,7 +396,7 @@ impl RouterPort for IstioRouter {
     fn get_routes(&self, target: &Target, deadline: Instant) -> PortFuture<Routes> {
         let (inner, target) = (self.inner.clone(), target.clone());
         super::run(deadline, async move {
-            let canary = canary_of(&target)?;
+            let canary = crate::router::canary_of(&target)?;
             current_routes(&inner.caches, &canary)
         })
     }

@@ -431,3 +431,36 @@ fn providers() {
     assert!(handles("istio") && handles(""));
     assert!(!handles("linkerd") && !handles("istio:v1"));
 }
+
+/// Every shared Canary Flagger would route through Istio (provider `istio`,
+/// or none under the default `-mesh-provider`) passes the router's check
+/// and builds a VirtualService that reads back its split.
+#[test]
+fn every_shared_istio_canary_builds() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/flagger-compat/manifests"
+    );
+    let mut built = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !text.lines().any(|l| l == "kind: Canary") {
+            continue;
+        }
+        let mut c: Canary = crate::api::from_yaml_str(&text).unwrap();
+        let provider = crate::canary_spec::provider_of(&c, "istio");
+        if !handles(&provider) {
+            continue;
+        }
+        c.metadata.namespace.get_or_insert_with(|| "test".into());
+        crate::router::check(&c, &provider).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let vs = desired(&c, at(30), &no_cookies()).unwrap();
+        assert_eq!(read_routes(&vs, &c), at(30), "{path:?}");
+        built += 1;
+    }
+    assert!(
+        built >= 5,
+        "only {built} Istio Canaries among the shared manifests"
+    );
+}
