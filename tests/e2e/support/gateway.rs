@@ -1,5 +1,6 @@
-//! `MeshTest`: an `OperatorTest` for the Gateway API and Linkerd routers,
-//! with Gateway API's and SMI's real CRDs installed, podinfo and its HPA,
+//! `MeshTest`: an `OperatorTest` for the Gateway API, Linkerd and Istio
+//! routers, with Gateway API's, SMI's and Istio's real CRDs installed
+//! (Istio's helpers are in `istio.rs`), podinfo and its HPA,
 //! and the traffic simulator reading the Canary's routing object. On
 //! failure it prints the simulator's last reading and the route.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -14,7 +15,7 @@ use super::hooks::HookServer;
 use super::nginx::{deployment, hpa};
 use super::operator::{Operator, OperatorTest, install_crds};
 use super::podinfo::yaml;
-use super::third_party::{install_gateway_api, install_smi};
+use super::third_party::{install_gateway_api, install_istio, install_smi};
 use super::traffic::{Fault, SimulatorConfig, TrafficSimulator};
 use super::{TestCluster, eventually, shared};
 
@@ -36,6 +37,7 @@ impl MeshTest {
         // Before the operator starts, so its watches find the APIs served.
         install_gateway_api(&tc.client).await;
         install_smi(&tc.client).await;
+        install_istio(&tc.client).await;
         let hooks = HookServer::start().await;
         let op = Operator::start(&tc.env, &tc.namespace, args).await;
         let config = simulator(&tc.namespace);
@@ -149,6 +151,22 @@ impl Drop for MeshTest {
                 "---- simulator's last reading ----\n{:#?}",
                 self.sim.observed()
             );
+            let istio = self
+                .t
+                .tc
+                .env
+                .tool("kubectl")
+                .args(["-n", self.ns(), "get", "virtualservices,destinationrules"])
+                .args(["-o", "yaml"])
+                .output();
+            if let Ok(out) = istio
+                && out.status.success()
+            {
+                eprintln!(
+                    "---- Istio objects ----\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
         }
     }
 }

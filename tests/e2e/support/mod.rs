@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod gateway;
 pub mod helm;
 pub mod hooks;
+pub mod istio;
 pub mod nginx;
 pub mod operator;
 pub mod podinfo;

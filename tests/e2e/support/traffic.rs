@@ -152,8 +152,10 @@ pub enum Route {
     /// it all traffic goes to the apex Service (the primary).
     TrafficSplit { name: String },
     /// An Istio `VirtualService` (`networking.istio.io/v1`, Flagger's is
-    /// named after the apex Service), its `spec.http[]` routes; without it
-    /// all traffic goes to the apex Service (the primary).
+    /// named after the apex Service), its `spec.http[]` routes, a route
+    /// that `delegate`s replaced by the delegate VirtualService's routes
+    /// (read on every tick too); without it all traffic goes to the apex
+    /// Service (the primary).
     VirtualService { name: String },
 }
 
@@ -526,7 +528,24 @@ async fn observe_dynamic(
     };
     seen.route_found = true;
     seen.generation = object.metadata.generation;
-    seen.rules = route.rules(&object.data);
+    seen.rules = match route {
+        Route::VirtualService { .. } => {
+            let namespace = &config.namespace;
+            let mut delegates = BTreeMap::new();
+            for (ns, name) in istio::virtualservice_delegates(&object.data, namespace) {
+                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource);
+                match api.get_opt(&name).await {
+                    Ok(Some(delegate)) => {
+                        delegates.insert((ns, name), delegate.data);
+                    }
+                    Ok(None) => {}
+                    Err(e) => seen.error = Some(format!("get VirtualService {ns}/{name}: {e}")),
+                }
+            }
+            istio::virtualservice_rules_with(&object.data, namespace, &delegates)
+        }
+        _ => route.rules(&object.data),
+    };
     if let Route::HttpRoute { parents, .. } = route {
         match write_parents(&api, &object, *parents).await {
             Ok(generation) => seen.status_generation = generation,

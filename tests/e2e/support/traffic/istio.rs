@@ -1,6 +1,8 @@
 //! Istio's `VirtualService` as the simulator's rules (`routes.rs` holds the
 //! rule model and the other routers' parsers).
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use super::routes::{
@@ -89,56 +91,135 @@ pub fn istio_service(host: &str) -> String {
     }
 }
 
-/// An Istio `VirtualService` (`networking.istio.io/v1`, the whole object or
-/// its `spec`): one rule per `spec.http[]` route, in order (Istio tries them
-/// in order, first match wins). Each route's `match[]` (any of them; none
+/// The `spec` of a VirtualService given whole or as its spec.
+fn vs_spec(vs: &Value) -> &Value {
+    match vs.get("spec") {
+        Some(spec) => spec,
+        None => vs,
+    }
+}
+
+/// One `spec.http[]` route as a rule: its `match[]` (any of them; none
 /// matches everything), `route[]` destinations by `weight` (a single
 /// destination without weight gets 100, otherwise a missing weight is 0),
 /// `Set-Cookie`s of a destination's `headers.response` and of the route's,
-/// `mirror` with `mirrorPercentage.value` (default 100%) and `mirrors[]`. `tcp` and
-/// `tls` routes are not modelled.
-pub fn virtualservice_rules(vs: &Value) -> Vec<Rule> {
-    let spec = match vs.get("spec") {
-        Some(spec) => spec,
-        None => vs,
-    };
-    items(&spec["http"])
+/// `mirror` with `mirrorPercentage.value` (default 100%) and `mirrors[]`.
+fn http_rule(http: &Value) -> Rule {
+    let destinations = items(&http["route"]);
+    let single = destinations.len() == 1;
+    let backends = destinations
         .iter()
-        .map(|http| {
-            let destinations = items(&http["route"]);
-            let single = destinations.len() == 1;
-            let backends = destinations
-                .iter()
-                .map(|d| Backend {
-                    service: istio_service(text(&d["destination"]["host"])),
-                    weight: d["weight"]
-                        .as_f64()
-                        .unwrap_or(if single { 100.0 } else { 0.0 }),
-                    set_cookies: istio_set_cookies(&d["headers"]),
-                })
-                .collect();
-            let percent = http["mirrorPercentage"]["value"]
-                .as_f64()
-                .or_else(|| http["mirrorPercent"].as_f64())
-                .unwrap_or(100.0);
-            let mirror = http["mirror"]["host"]
+        .map(|d| Backend {
+            service: istio_service(text(&d["destination"]["host"])),
+            // Istio ignores the weight of a lone destination (proto3: 0 is
+            // unset); Flagger's A/B writes the primary's weight, 0 during
+            // the run, on its second route.
+            weight: match single {
+                true => 100.0,
+                false => d["weight"].as_f64().unwrap_or(0.0),
+            },
+            set_cookies: istio_set_cookies(&d["headers"]),
+        })
+        .collect();
+    let percent = http["mirrorPercentage"]["value"]
+        .as_f64()
+        .or_else(|| http["mirrorPercent"].as_f64())
+        .unwrap_or(100.0);
+    let mirror = http["mirror"]["host"]
+        .as_str()
+        .filter(|h| !h.is_empty())
+        .map(|host| Mirror {
+            service: istio_service(host),
+            percent,
+        });
+    let more = items(&http["mirrors"]).iter().map(|m| Mirror {
+        service: istio_service(text(&m["destination"]["host"])),
+        percent: m["percentage"]["value"].as_f64().unwrap_or(100.0),
+    });
+    let mirrors = mirror.into_iter().chain(more).collect();
+    Rule {
+        matches: items(&http["match"]).iter().map(istio_match).collect(),
+        backends,
+        mirrors,
+        set_cookies: istio_set_cookies(&http["headers"]),
+    }
+}
+
+/// An Istio `VirtualService` (`networking.istio.io/v1`, the whole object or
+/// its `spec`): one rule per `spec.http[]` route, in order (Istio tries them
+/// in order, first match wins); see [`http_rule`]. A route that delegates
+/// (`delegate`) is a rule without backends here (see
+/// [`virtualservice_rules_with`]). `tcp` and `tls` routes are not modelled.
+pub fn virtualservice_rules(vs: &Value) -> Vec<Rule> {
+    items(&vs_spec(vs)["http"]).iter().map(http_rule).collect()
+}
+
+/// The VirtualServices a root VirtualService's `http[].delegate` name, as
+/// `(namespace, name)`; the namespace defaults to `namespace`, the root's.
+pub fn virtualservice_delegates(vs: &Value, namespace: &str) -> Vec<(String, String)> {
+    items(&vs_spec(vs)["http"])
+        .iter()
+        .filter_map(|http| {
+            let name = http["delegate"]["name"].as_str()?;
+            let ns = http["delegate"]["namespace"]
                 .as_str()
-                .filter(|h| !h.is_empty())
-                .map(|host| Mirror {
-                    service: istio_service(host),
-                    percent,
-                });
-            let more = items(&http["mirrors"]).iter().map(|m| Mirror {
-                service: istio_service(text(&m["destination"]["host"])),
-                percent: m["percentage"]["value"].as_f64().unwrap_or(100.0),
-            });
-            let mirrors = mirror.into_iter().chain(more).collect();
-            Rule {
-                matches: items(&http["match"]).iter().map(istio_match).collect(),
-                backends,
-                mirrors,
-                set_cookies: istio_set_cookies(&http["headers"]),
-            }
+                .filter(|n| !n.is_empty())
+                .unwrap_or(namespace);
+            Some((ns.to_string(), name.to_string()))
+        })
+        .collect()
+}
+
+/// Both conditions: a request matches the root route's `root` and then
+/// the delegate route's `delegate` (none on a side matches everything).
+fn both(root: &[Match], delegate: &[Match]) -> Vec<Match> {
+    match (root.is_empty(), delegate.is_empty()) {
+        (true, _) => delegate.to_vec(),
+        (_, true) => root.to_vec(),
+        _ => root
+            .iter()
+            .flat_map(|r| {
+                delegate.iter().map(move |d| Match {
+                    headers: r.headers.iter().chain(&d.headers).cloned().collect(),
+                    impossible: r.impossible || d.impossible,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// [`virtualservice_rules`] of a root VirtualService whose delegating
+/// routes are replaced by the routes of their delegate (Istio's VirtualService
+/// chaining), found in `delegates` by `(namespace, name)` as
+/// [`virtualservice_delegates`] gives them: each delegate route applies to
+/// the requests that match both the root route and its own match. A
+/// missing delegate contributes no rule (its requests fall through).
+pub fn virtualservice_rules_with(
+    vs: &Value,
+    namespace: &str,
+    delegates: &BTreeMap<(String, String), Value>,
+) -> Vec<Rule> {
+    items(&vs_spec(vs)["http"])
+        .iter()
+        .flat_map(|http| {
+            let Some(name) = http["delegate"]["name"].as_str() else {
+                return vec![http_rule(http)];
+            };
+            let ns = http["delegate"]["namespace"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(namespace);
+            let root = http_rule(http);
+            delegates
+                .get(&(ns.to_string(), name.to_string()))
+                .map(virtualservice_rules)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|rule| Rule {
+                    matches: both(&root.matches, &rule.matches),
+                    ..rule
+                })
+                .collect()
         })
         .collect()
 }
@@ -186,6 +267,10 @@ mod tests {
         // A single destination without weight gets everything.
         let vs = json!({ "http": [{ "route": [{ "destination": { "host": "podinfo-canary.test" } }] }] });
         assert_eq!(canary(&virtualservice_rules(&vs), &Headers::new()), 1.0);
+        // A lone destination gets everything, even at weight 0.
+        let vs = json!({ "http": [{ "route": [dest("podinfo-primary", 0)] }] });
+        let o = outcome(&virtualservice_rules(&vs), &services(), &Headers::new());
+        assert_eq!(o.served_by(Workload::Primary), 1.0);
         // Flagger writes weight 0 explicitly.
         let vs = json!({ "http": [{ "route": [dest("podinfo-primary", 100), dest("podinfo-canary", 0)] }] });
         assert_eq!(canary(&virtualservice_rules(&vs), &Headers::new()), 0.0);
@@ -352,5 +437,48 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(canary(&rules, &with), 0.0);
+    }
+
+    /// VirtualService chaining: the root's `/podinfo` route delegates to
+    /// Flagger's delegate VirtualService (no hosts, no gateways); a route
+    /// after it still applies, a missing delegate routes nothing.
+    #[test]
+    fn virtualservice_delegation() {
+        let root = json!({ "spec": { "hosts": ["app.example.com"], "gateways": ["public-gateway"], "http": [
+            { "match": [{ "uri": { "prefix": "/podinfo" } }], "rewrite": { "uri": "/" },
+              "delegate": { "name": "podinfo", "namespace": "test" } },
+            { "match": [{ "headers": { "x-other": { "exact": "1" } } }],
+              "route": [dest("other", 100)] }
+        ]}});
+        assert_eq!(
+            virtualservice_delegates(&root, "ns"),
+            vec![("test".to_string(), "podinfo".to_string())]
+        );
+        let delegate = json!({ "spec": { "http": [
+            { "match": [{ "headers": { "x-canary": { "exact": "insider" } } }],
+              "route": [dest("podinfo-primary", 0), dest("podinfo-canary", 100)] },
+            { "route": [dest("podinfo-primary", 70), dest("podinfo-canary", 30)] }
+        ]}});
+        let found: BTreeMap<_, _> =
+            [(("test".to_string(), "podinfo".to_string()), delegate)].into();
+        let rules = virtualservice_rules_with(&root, "ns", &found);
+        assert_eq!(rules.len(), 3, "{rules:#?}");
+        assert_eq!(canary(&rules, &headers(&[("x-canary", "insider")])), 1.0);
+        assert!((canary(&rules, &Headers::new()) - 0.3).abs() < 1e-12);
+        // Without the delegate, only the other route is left.
+        let rules = virtualservice_rules_with(&root, "ns", &BTreeMap::new());
+        assert_eq!(rules.len(), 1);
+        assert_eq!(outcome(&rules, &services(), &Headers::new()).unrouted, 1.0);
+        // The root's own conditions still apply under the delegate's.
+        let root = json!({ "http": [{ "match": [{ "headers": { "x-region": { "exact": "eu" } } }],
+            "delegate": { "name": "podinfo" } }] });
+        let found: BTreeMap<_, _> = [(
+            ("ns".to_string(), "podinfo".to_string()),
+            json!({ "http": [{ "route": [dest("podinfo-canary", 100)] }] }),
+        )]
+        .into();
+        let rules = virtualservice_rules_with(&root, "ns", &found);
+        assert_eq!(canary(&rules, &headers(&[("x-region", "eu")])), 1.0);
+        assert_eq!(canary(&rules, &Headers::new()), 0.0);
     }
 }
