@@ -115,6 +115,21 @@ async fn istio_delegation_promotes_through_the_root_virtualservice() {
 }
 
 /// The canary's `Cookie` match: `.*<name>.*<value>.*` for `name=value`.
+/// The status and its `sessionAffinityCookie` once it starts with `prefix`:
+/// the status follows the routes in the same step, so a route seen may
+/// still wait for its status.
+async fn canary_cookie(m: &MeshTest, prefix: &str) -> (Value, String) {
+    eventually("the canary cookie in the status", SHORT, || async {
+        let status = m.t.status("podinfo").await;
+        let cookie = status["sessionAffinityCookie"].as_str().unwrap_or_default();
+        match cookie.starts_with(prefix) {
+            true => Ok((status.clone(), cookie.to_string())),
+            false => Err(format!("{status:#}")),
+        }
+    })
+    .await
+}
+
 fn cookie_regex(cookie: &str) -> String {
     let (name, value) = cookie.split_once('=').unwrap();
     format!(".*{name}.*{value}.*")
@@ -155,12 +170,7 @@ async fn istio_session_affinity_sticks_and_expires() {
         sticky.with_canary_cookie_to_canary, sticky.with_canary_cookie,
         "requests carrying the canary cookie reach only the canary: {sticky:?}"
     );
-    let status = m.t.status("podinfo").await;
-    let cookie = status["sessionAffinityCookie"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(cookie.starts_with("canary-flagger-cookie="), "{status:#}");
+    let (status, cookie) = canary_cookie(&m, "canary-flagger-cookie=").await;
     let primary_cookie = status["primarySessionAffinityCookie"]
         .as_str()
         .unwrap_or_default()
@@ -320,12 +330,7 @@ async fn istio_session_affinity_without_a_primary_cookie() {
     assert_deployment_initialized(&m.t).await;
     m.set_revision("6.0.1", None).await;
     m.wait_vs_weights(90, 10, RUN).await;
-    let status = m.t.status("podinfo").await;
-    let cookie = status["sessionAffinityCookie"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(cookie.starts_with("flagger-cookie="), "{status:#}");
+    let (_, cookie) = canary_cookie(&m, "flagger-cookie=").await;
     let vs = m.vs("podinfo").await;
     let http = vs["spec"]["http"].as_array().unwrap();
     assert_eq!(http.len(), 2, "sticky canary, weighted: {vs:#}");
