@@ -134,6 +134,7 @@ impl TestCluster {
         paced_start().await;
         let env = TestEnv::from_env();
         let client = env.client().await;
+        third_party::install_all(&client).await;
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())

@@ -21,6 +21,17 @@ use super::eventually;
 /// The field manager of every test's CRD applies.
 const MANAGER: &str = "serin-tests";
 
+/// Every third-party CRD, once per test process, before the first test goes
+/// on (`TestCluster::new`). Installed mid-suite, their large schemas slowed
+/// the API server while dozens of operators started (request timeouts), and
+/// an operator started before them picked the new APIs up a minute later,
+/// inside another test's measured idle window.
+pub async fn install_all(client: &Client) {
+    install_gateway_api(client).await;
+    install_smi(client).await;
+    install_istio(client).await;
+}
+
 /// Applies every CRD of Gateway API (`../shared/crds/gateway-api/*.yaml`:
 /// GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant) and waits
 /// until they are Established.
