@@ -5,15 +5,15 @@
 //! simulator's series.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::json;
 
-use crate::support::podinfo::{SHORT, podinfo_deployment};
+use crate::support::istio::istio_success_rate;
+use crate::support::podinfo::{SHORT, podinfo_pair};
 use crate::support::third_party::install_istio;
-use crate::support::traffic::{FAULT_ANNOTATION, Fault, SimulatorConfig, TrafficSimulator};
-use crate::support::{TestCluster, TestEnv, eventually, prometheus_query};
+use crate::support::traffic::{Fault, SimulatorConfig, TrafficSimulator};
+use crate::support::{TestCluster, eventually, query_value};
 
 fn virtualservices(tc: &TestCluster) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService");
@@ -21,51 +21,6 @@ fn virtualservices(tc: &TestCluster) -> Api<DynamicObject> {
         tc.client.clone(),
         &tc.namespace,
         &ApiResource::from_gvk_with_plural(&gvk, "virtualservices"),
-    )
-}
-
-/// The target `podinfo` (with `fault`) and its primary `podinfo-primary`;
-/// returns once the target has an available replica.
-async fn podinfo_pair(tc: &TestCluster, fault: Fault) {
-    let mut target = podinfo_deployment("6.0.0");
-    target["spec"]["template"]["metadata"]["annotations"][FAULT_ANNOTATION] =
-        json!(fault.annotation());
-    let mut primary = podinfo_deployment("6.0.0");
-    primary["metadata"]["name"] = json!("podinfo-primary");
-    primary["metadata"]["labels"]["app"] = json!("podinfo-primary");
-    primary["spec"]["selector"]["matchLabels"]["app"] = json!("podinfo-primary");
-    primary["spec"]["template"]["metadata"]["labels"]["app"] = json!("podinfo-primary");
-    for d in [target, primary] {
-        let d: Deployment = serde_json::from_value(d).unwrap();
-        tc.api::<Deployment>()
-            .create(&PostParams::default(), &d)
-            .await
-            .unwrap();
-    }
-    eventually("podinfo to be available", SHORT, || async {
-        let d = tc.api::<Deployment>().get("podinfo").await.unwrap();
-        match d.status.and_then(|s| s.available_replicas).unwrap_or(0) {
-            0 => Err("no available replica".to_string()),
-            _ => Ok(()),
-        }
-    })
-    .await;
-}
-
-async fn query_value(env: &TestEnv, query: &str) -> Result<f64, String> {
-    let result = prometheus_query(env, query).await;
-    result
-        .first()
-        .and_then(|r| r["value"][1].as_str())
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| format!("{query} -> {result:?}"))
-}
-
-/// Flagger's builtin Istio success rate for `target`.
-fn istio_success_rate(ns: &str, target: &str) -> String {
-    format!(
-        r#"sum(rate(istio_requests_total{{reporter="destination",destination_workload_namespace="{ns}",destination_workload=~"{target}",response_code!~"5.*"}}[1m])) / sum(rate(istio_requests_total{{reporter="destination",destination_workload_namespace="{ns}",destination_workload=~"{target}"}}[1m])) * 100"#
     )
 }
 
@@ -77,7 +32,7 @@ async fn istio_simulator_reads_a_virtualservice() {
     let tc = TestCluster::new("sim-istio").await;
     let ns = tc.namespace.clone();
     install_istio(&tc.client).await;
-    podinfo_pair(&tc, Fault::errors(50.0)).await;
+    podinfo_pair(&tc, Some(Fault::errors(50.0))).await;
     let vs: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",

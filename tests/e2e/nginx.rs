@@ -25,7 +25,7 @@ use crate::support::podinfo::{
     pod_spec_of, replicas, wait_replicas,
 };
 use crate::support::traffic::{FAULT_ANNOTATION, Fault, PREFIX, SimulatorConfig, TrafficSimulator};
-use crate::support::{TestCluster, eventually, prometheus_query};
+use crate::support::{TestCluster, eventually, query_value};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::PostParams;
@@ -37,16 +37,6 @@ fn nginx_success_rate(ns: &str) -> String {
     format!(
         r#"sum(rate(nginx_ingress_controller_requests{{namespace="{ns}",ingress="podinfo",canary!="",status!~"5.*"}}[1m])) / sum(rate(nginx_ingress_controller_requests{{namespace="{ns}",ingress="podinfo",canary!=""}}[1m])) * 100"#
     )
-}
-
-async fn query_value(env: &support::TestEnv, query: &str) -> Result<f64, String> {
-    let result = prometheus_query(env, query).await;
-    result
-        .first()
-        .and_then(|r| r["value"][1].as_str())
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| format!("{query} -> {result:?}"))
 }
 
 /// Without the operator: a hand-made canary Ingress at weight 20 and a

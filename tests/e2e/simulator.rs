@@ -4,17 +4,17 @@
 //! and Istio queries from its series, and it reads an SMI TrafficSplit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::support::podinfo::{SHORT, podinfo_deployment, yaml};
+use crate::support::istio::istio_success_rate;
+use crate::support::podinfo::{SHORT, podinfo_pair, yaml};
 use crate::support::third_party::{install_gateway_api, install_smi};
 use crate::support::traffic::{
-    CONTROLLER_NAME, FAULT_ANNOTATION, Fault, ParentMode, SimulatorConfig, TrafficSimulator,
+    CONTROLLER_NAME, Fault, ParentMode, SimulatorConfig, TrafficSimulator,
 };
-use crate::support::{TestCluster, TestEnv, eventually, prometheus_query, shared};
+use crate::support::{TestCluster, eventually, query_value, shared};
 
 fn dynamic(
     tc: &TestCluster,
@@ -69,36 +69,6 @@ fn httproute(primary: u32, canary: u32) -> Value {
     })
 }
 
-/// The target `podinfo` (with `fault`) and its primary `podinfo-primary`;
-/// returns once the target has an available replica.
-async fn podinfo_pair(tc: &TestCluster, fault: Option<Fault>) {
-    let mut target = podinfo_deployment("6.0.0");
-    if let Some(f) = fault {
-        target["spec"]["template"]["metadata"]["annotations"][FAULT_ANNOTATION] =
-            json!(f.annotation());
-    }
-    let mut primary = podinfo_deployment("6.0.0");
-    primary["metadata"]["name"] = json!("podinfo-primary");
-    primary["metadata"]["labels"]["app"] = json!("podinfo-primary");
-    primary["spec"]["selector"]["matchLabels"]["app"] = json!("podinfo-primary");
-    primary["spec"]["template"]["metadata"]["labels"]["app"] = json!("podinfo-primary");
-    for d in [target, primary] {
-        let d: Deployment = serde_json::from_value(d).unwrap();
-        tc.api::<Deployment>()
-            .create(&PostParams::default(), &d)
-            .await
-            .unwrap();
-    }
-    eventually("podinfo to be available", SHORT, || async {
-        let d = tc.api::<Deployment>().get("podinfo").await.unwrap();
-        match d.status.and_then(|s| s.available_replicas).unwrap_or(0) {
-            0 => Err("no available replica".to_string()),
-            _ => Ok(()),
-        }
-    })
-    .await;
-}
-
 /// Waits until the route's status has the simulator's entry for its one
 /// parentRef, with `Accepted` = `status` at the route's generation, and
 /// returns that condition.
@@ -137,27 +107,10 @@ async fn wait_parent_status(api: &Api<DynamicObject>, status: &str, reason: &str
     .await
 }
 
-async fn query_value(env: &TestEnv, query: &str) -> Result<f64, String> {
-    let result = prometheus_query(env, query).await;
-    result
-        .first()
-        .and_then(|r| r["value"][1].as_str())
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| format!("{query} -> {result:?}"))
-}
-
 /// Flagger's builtin Linkerd success rate for `target`.
 fn linkerd_success_rate(ns: &str, target: &str) -> String {
     format!(
         r#"sum(rate(response_total{{namespace="{ns}",deployment=~"{target}",classification!="failure",direction="inbound"}}[1m])) / sum(rate(response_total{{namespace="{ns}",deployment=~"{target}",direction="inbound"}}[1m])) * 100"#
-    )
-}
-
-/// Flagger's builtin Istio success rate for `target`.
-fn istio_success_rate(ns: &str, target: &str) -> String {
-    format!(
-        r#"sum(rate(istio_requests_total{{reporter="destination",destination_workload_namespace="{ns}",destination_workload=~"{target}",response_code!~"5.*"}}[1m])) / sum(rate(istio_requests_total{{reporter="destination",destination_workload_namespace="{ns}",destination_workload=~"{target}"}}[1m])) * 100"#
     )
 }
 

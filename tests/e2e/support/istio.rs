@@ -298,6 +298,13 @@ pub fn add_hooks(c: &mut Value, hooks: &[Value]) {
         .extend(hooks.iter().cloned());
 }
 
+/// Flagger's builtin Istio success rate for `target`.
+pub fn istio_success_rate(ns: &str, target: &str) -> String {
+    format!(
+        r#"sum(rate(istio_requests_total{{reporter="destination",destination_workload_namespace="{ns}",destination_workload=~"{target}",response_code!~"5.*"}}[1m])) / sum(rate(istio_requests_total{{reporter="destination",destination_workload_namespace="{ns}",destination_workload=~"{target}"}}[1m])) * 100"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     // Benches include this file too, compiled with cfg(test) but no test

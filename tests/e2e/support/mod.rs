@@ -284,3 +284,14 @@ pub async fn prometheus_query(env: &TestEnv, query: &str) -> Vec<serde_json::Val
         .cloned()
         .unwrap_or_default()
 }
+
+/// The first sample of `query`, a finite number, or what Prometheus said.
+pub async fn query_value(env: &TestEnv, query: &str) -> Result<f64, String> {
+    let result = prometheus_query(env, query).await;
+    result
+        .first()
+        .and_then(|r| r["value"][1].as_str())
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("{query} -> {result:?}"))
+}

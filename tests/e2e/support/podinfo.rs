@@ -9,12 +9,12 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::Service;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use super::eventually;
 use super::operator::OperatorTest;
 use super::traffic::{FAULT_ANNOTATION, Fault};
+use super::{TestCluster, eventually};
 
 pub const REPO: &str = "ghcr.io/stefanprodan/podinfo";
 /// Flagger's minimum analysis interval, used by every Canary here.
@@ -394,4 +394,34 @@ pub async fn assert_events_in_order(t: &OperatorTest, canary: &str, expected: &[
             ),
         }
     }
+}
+
+/// The target `podinfo` (with `fault`) and its primary `podinfo-primary`;
+/// returns once the target has an available replica.
+pub async fn podinfo_pair(tc: &TestCluster, fault: Option<Fault>) {
+    let mut target = podinfo_deployment("6.0.0");
+    if let Some(f) = fault {
+        target["spec"]["template"]["metadata"]["annotations"][FAULT_ANNOTATION] =
+            json!(f.annotation());
+    }
+    let mut primary = podinfo_deployment("6.0.0");
+    primary["metadata"]["name"] = json!("podinfo-primary");
+    primary["metadata"]["labels"]["app"] = json!("podinfo-primary");
+    primary["spec"]["selector"]["matchLabels"]["app"] = json!("podinfo-primary");
+    primary["spec"]["template"]["metadata"]["labels"]["app"] = json!("podinfo-primary");
+    for d in [target, primary] {
+        let d: Deployment = serde_json::from_value(d).unwrap();
+        tc.api::<Deployment>()
+            .create(&PostParams::default(), &d)
+            .await
+            .unwrap();
+    }
+    eventually("podinfo to be available", SHORT, || async {
+        let d = tc.api::<Deployment>().get("podinfo").await.unwrap();
+        match d.status.and_then(|s| s.available_replicas).unwrap_or(0) {
+            0 => Err("no available replica".to_string()),
+            _ => Ok(()),
+        }
+    })
+    .await;
 }
