@@ -3,12 +3,14 @@
 
 mod analysis;
 mod istio;
+mod request;
 mod service;
 mod status;
 mod webhook;
 
 pub use analysis::*;
 pub use istio::*;
+pub use request::*;
 pub use service::*;
 pub use status::*;
 pub use webhook::*;

@@ -103,6 +103,61 @@ pub struct CanaryStatus {
     /// Status conditions of this canary
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<CanaryCondition>>,
+    /// Serin only: the result of each check of the last analysis step
+    /// (metrics and webhooks, gates included), in the order they ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<CheckStatus>>,
+    /// Serin only: the last request (`serin promote`, `abort`, `retry`)
+    /// the operator handled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<RequestStatus>,
+}
+
+/// Serin only: one check of the last analysis step.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckStatus {
+    /// The metric's or webhook's name
+    pub name: String,
+    /// `metric`, or the webhook's type (`pre-rollout`, `confirm-promotion`, ...)
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Whether the check passed (a gate: whether it is open)
+    pub passed: bool,
+    /// The metric's value, when the provider answered one
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The metric's accepted range
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold_range: Option<super::ThresholdRange>,
+    /// Why the check failed
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the check ran
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::date_time")]
+    pub last_check_time: Option<Time>,
+}
+
+/// Serin only: what became of the last request.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestStatus {
+    /// The request's id, as in the `serin.dev/request` annotation
+    pub id: String,
+    /// `promote`, `abort` or `retry`
+    pub action: String,
+    /// Who asked, when the command line could tell
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// `Accepted`, `Repeated` (already under way) or `Refused`
+    pub result: String,
+    /// What the operator did, or why it refused
+    pub message: String,
+    /// When the operator handled it
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::date_time")]
+    pub time: Option<Time>,
 }
 
 impl CanaryStatus {
