@@ -21,6 +21,10 @@ pub struct Settings {
     pub ingress_annotations_prefix: String,
     pub ingress_class: String,
     pub metrics_server: String,
+    /// The Canary CRD in the cluster keeps `status.lastRequest`, so the
+    /// command line's requests can be answered once each (false under
+    /// Flagger's own CRD, which prunes the field).
+    pub requests: bool,
 }
 
 impl Settings {
@@ -43,6 +47,7 @@ impl Settings {
             ingress_annotations_prefix: flags.ingress_annotations_prefix.clone(),
             ingress_class: flags.ingress_class.clone(),
             metrics_server: flags.metrics_server.clone(),
+            requests: true,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod bridge;
 pub mod conditions;
+pub mod crd;
 pub mod filtered;
 pub mod finalize;
 pub mod index;
@@ -93,7 +94,9 @@ pub async fn run(flags: OperatorFlags) -> Result<(), OperatorError> {
     tracing::info!("Connected to Kubernetes API");
     check_crds(&clients.routine, &flags.namespace).await?;
 
-    let settings = Arc::new(Settings::from_flags(&flags));
+    let mut settings = Settings::from_flags(&flags);
+    settings.requests = crd::keeps_requests(&clients.routine).await;
+    let settings = Arc::new(settings);
     if flags.enable_leader_election {
         let namespace = flags.leader_election_namespace().to_string();
         let work = {

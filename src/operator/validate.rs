@@ -21,7 +21,12 @@ pub fn validate(
     caches: &Caches,
     settings: &Settings,
 ) -> Result<CanarySpec, String> {
-    let spec = canary_spec(canary, &settings.mesh_provider).map_err(|e| e.to_string())?;
+    let mut spec = canary_spec(canary, &settings.mesh_provider).map_err(|e| e.to_string())?;
+    if !settings.requests {
+        // Answered requests could not be remembered: acting on one could
+        // mean acting on it again after a restart.
+        spec.request = None;
+    }
     durations(canary)?;
     if settings.no_cross_namespace_refs {
         cross_namespace(canary)?;
