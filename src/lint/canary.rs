@@ -38,6 +38,7 @@ pub(crate) fn check(doc: &Doc, canary: &Canary, mesh_provider: &str, out: &mut V
         }
     }
     durations(doc, canary, out);
+    mirror_ports(doc, canary, out);
     if canary.spec.target_ref.kind == TargetKind::Service {
         out.push(doc.warning(
             "spec.targetRef.kind",
@@ -84,6 +85,28 @@ fn durations(doc: &Doc, canary: &Canary, out: &mut Vec<Finding>) {
             out.push(doc.error(
                 &format!("spec.analysis.webhooks[{i}].timeout"),
                 e.to_string(),
+            ));
+        }
+    }
+}
+
+/// The CRD's one CEL rule (`x-kubernetes-validations`), which the schema
+/// validator does not evaluate: the API server refuses a mirror to a
+/// Service (the defaults: group "", kind Service) without a port.
+fn mirror_ports(doc: &Doc, canary: &Canary, out: &mut Vec<Finding>) {
+    let mirrors = canary
+        .spec
+        .service
+        .iter()
+        .flat_map(|s| s.mirror.iter().flatten());
+    for (i, mirror) in mirrors.enumerate() {
+        let backend = &mirror.backend_ref;
+        let core = backend.group.as_deref().unwrap_or_default().is_empty();
+        let service = backend.kind.as_deref().unwrap_or("Service") == "Service";
+        if core && service && backend.port.is_none() {
+            out.push(doc.error(
+                &format!("spec.service.mirror[{i}].backendRef"),
+                "Must have port for Service reference",
             ));
         }
     }

@@ -144,3 +144,24 @@ fn alert_provider_urls_must_parse() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn the_crds_cel_rule_on_mirror_ports_is_checked() {
+    let mirror = |backend: &str| {
+        edit(
+            CANARY,
+            "    targetPort: http\n",
+            &format!("    targetPort: http\n    mirror:\n    - backendRef:\n{backend}"),
+        )
+    };
+    let report = lint_canary(&mirror("        name: shadow\n"));
+    assert_only(
+        &report,
+        "f.yaml:16: spec.service.mirror[0].backendRef: Must have port for Service reference",
+    );
+    let with_port = mirror("        name: shadow\n        port: 9898\n");
+    assert!(lint_canary(&with_port).findings.is_empty());
+    let other_kind =
+        mirror("        name: shadow\n        group: example.com\n        kind: Backend\n");
+    assert!(lint_canary(&other_kind).findings.is_empty());
+}
