@@ -7,6 +7,7 @@ pub mod cli;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod k8s;
+pub mod lint;
 pub mod loadtester;
 pub mod logging;
 pub mod metrics;

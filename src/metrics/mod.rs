@@ -85,6 +85,24 @@ impl MetricsPort for MetricsAdapter {
     }
 }
 
+/// `{{ target }}`, `{{ service }}`, `{{ ingress }}` and `{{ route }}` of a
+/// Canary: the target's name unless the Canary names its own (a Knative
+/// route becomes the latest revision when queried). `serin lint` renders
+/// templates with the same model.
+pub fn target_names(canary: &Canary, model: &mut Model) {
+    let spec = &canary.spec;
+    let target = spec.target_ref.name.clone();
+    let or_target = |name: Option<&String>| {
+        name.filter(|n| !n.is_empty())
+            .cloned()
+            .unwrap_or_else(|| target.clone())
+    };
+    model.service = or_target(spec.service.as_ref().and_then(|s| s.name.as_ref()));
+    model.ingress = or_target(spec.ingress_ref.as_ref().map(|r| &r.name));
+    model.route = or_target(spec.route_ref.as_ref().map(|r| &r.name));
+    model.target = target;
+}
+
 /// What the queries need to know about one Canary.
 struct View {
     model: Model,
@@ -124,16 +142,7 @@ impl Inner {
             return view;
         };
         let spec = &canary.spec;
-        let target = spec.target_ref.name.clone();
-        let or_target = |name: Option<&String>| {
-            name.filter(|n| !n.is_empty())
-                .cloned()
-                .unwrap_or_else(|| target.clone())
-        };
-        view.model.service = or_target(spec.service.as_ref().and_then(|s| s.name.as_ref()));
-        view.model.ingress = or_target(spec.ingress_ref.as_ref().map(|r| &r.name));
-        view.model.route = or_target(spec.route_ref.as_ref().map(|r| &r.name));
-        view.model.target = target;
+        target_names(&canary, &mut view.model);
         if let Some(server) = spec.metrics_server.as_ref().filter(|s| !s.is_empty()) {
             view.metrics_server = server.clone();
         }
