@@ -1,11 +1,14 @@
 //! Command line. A bare `serin` (or `serin operator`) is the operator with
-//! Flagger's flags (`operator.rs`); `serin demo` the demo.
+//! Flagger's flags (`operator.rs`); the other subcommands are the client
+//! (`client.rs`, run by `crate::ctl`) and the demo.
 
+mod client;
 mod operator;
 
+pub use client::*;
 pub use operator::*;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Serin: progressive delivery for Kubernetes, compatible with Flagger.
 #[derive(Debug, Parser)]
@@ -14,7 +17,9 @@ use clap::{Args, Parser, Subcommand};
     disable_version_flag = true,
     args_conflicts_with_subcommands = true,
     // Go's flag package lets the last of a repeated flag win.
-    args_override_self = true
+    args_override_self = true,
+    after_help = "Without a command, serin runs the operator with these flags.\n\
+                  `serin <command> --help` shows a command's flags and examples."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -31,6 +36,8 @@ pub enum Command {
     /// Replay Flagger's NGINX walkthrough on the in-memory simulated cluster.
     #[cfg(feature = "demo")]
     Demo(DemoFlags),
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -41,6 +48,23 @@ pub struct DemoFlags {
     /// Run this many canaries at once (a mix of good and faulty revisions).
     #[arg(long)]
     pub canaries: Option<usize>,
+}
+
+/// The program name under which kubectl runs a plugin (`kubectl serin`).
+pub const PLUGIN_NAME: &str = "kubectl-serin";
+
+/// Whether argv[0] names the kubectl plugin (`kubectl-serin`, a symlink).
+pub fn invoked_as_plugin(argv0: &str) -> bool {
+    std::path::Path::new(argv0)
+        .file_stem()
+        .is_some_and(|name| name == PLUGIN_NAME)
+}
+
+/// Whether the first argument names a client command: then the arguments
+/// are clap's as written, and `-oyaml` stays a short flag with its value.
+pub fn is_client_command(args: &[String]) -> bool {
+    args.get(1)
+        .is_some_and(|first| CLIENT_COMMANDS.contains(&first.as_str()))
 }
 
 /// Rewrites Go-style single-dash long flags (`-kubeconfig-qps=5`) to the
@@ -72,7 +96,23 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
 
 /// Parses the process arguments, then applies Flagger's environment overrides.
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, clap::Error> {
-    let mut cli = Cli::try_parse_from(normalize_args(args))?;
+    parse_as("serin", args)
+}
+
+/// [`parse`] with the name help and errors show (`kubectl serin` for the
+/// plugin). Go-style flags are rewritten only for the operator and the demo.
+pub fn parse_as<I: IntoIterator<Item = String>>(
+    bin_name: &str,
+    args: I,
+) -> Result<Cli, clap::Error> {
+    let args: Vec<String> = args.into_iter().collect();
+    let args = if is_client_command(&args) {
+        args
+    } else {
+        normalize_args(args)
+    };
+    let matches = command_named(bin_name).try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
     let env = |name: &str| std::env::var(name).ok();
     cli.operator.apply_env(env);
     if let Some(Command::Operator(flags)) = cli.command.as_mut() {
@@ -81,5 +121,13 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, clap::Error
     Ok(cli)
 }
 
+/// The clap command, shown as `bin_name` in usage lines.
+pub fn command_named(bin_name: &str) -> clap::Command {
+    Cli::command().bin_name(bin_name.to_string())
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_client;
