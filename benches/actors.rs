@@ -142,6 +142,7 @@ fn spec(key: &CanaryKey) -> CanarySpec {
         progress_deadline_seconds: None,
         skip_analysis: false,
         suspend: false,
+        request: None,
         source: Default::default(),
     }
 }

@@ -1,14 +1,19 @@
 //! A `Canary` resource turned into the core's [`serin_actors::CanarySpec`]:
 //! the one place where the Kubernetes shape meets the decision logic.
 
+use kube::ResourceExt;
 use serde::Serialize;
 use std::sync::Arc;
 
+use serin_actors::model::request as req;
 use serin_actors::model::source::Source;
 use serin_actors::model::spec as core;
 
 use crate::api::Canary;
-use crate::api::canary::{AbMatch, CanaryMetric, CanaryWebhook, HeaderMatch, StringMatch};
+use crate::api::canary::{
+    AbMatch, CanaryMetric, CanaryWebhook, HeaderMatch, REQUEST_ANNOTATION, Request, RequestAction,
+    StringMatch,
+};
 
 /// Why a Canary cannot be driven.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -89,7 +94,32 @@ pub fn canary_spec(
         progress_deadline_seconds: spec.progress_deadline_seconds,
         skip_analysis: spec.skip_analysis.unwrap_or(false),
         suspend: spec.suspend.unwrap_or(false),
+        request: request(canary),
         source: Source::new(canary.metadata.generation.unwrap_or(0), canary.clone()),
+    })
+}
+
+/// The command line's request annotation; an unreadable one is still a
+/// request (keyed by its text), which the canary's actor refuses, saying why.
+fn request(canary: &Canary) -> Option<req::Request> {
+    let raw = canary.annotations().get(REQUEST_ANNOTATION)?;
+    Some(match Request::of(canary.annotations()) {
+        Ok(Some(request)) => req::Request {
+            id: request.id,
+            action: match request.action {
+                RequestAction::Promote => req::RequestAction::Promote,
+                RequestAction::Abort => req::RequestAction::Abort,
+                RequestAction::Retry => req::RequestAction::Retry,
+            },
+            requested_by: request.requested_by.filter(|by| !by.is_empty()),
+        },
+        Ok(None) | Err(_) => req::Request {
+            id: raw.clone(),
+            action: req::RequestAction::Unreadable(format!(
+                "annotation {REQUEST_ANNOTATION} is not a request: {raw:?}"
+            )),
+            requested_by: None,
+        },
     })
 }
 

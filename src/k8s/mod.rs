@@ -8,6 +8,7 @@ pub mod interest;
 pub mod leader;
 pub mod limiter;
 pub mod status;
+pub mod status_ext;
 pub mod write;
 
 pub use cache::Caches;

@@ -16,7 +16,7 @@ use crate::api::Canary;
 use crate::api::canary::{
     CanaryCondition, CanaryConditionType, CanaryPhase, CanaryStatus as ApiStatus, ConditionStatus,
 };
-use crate::k8s::{Caches, KubeClients, cache};
+use crate::k8s::{Caches, KubeClients, cache, status_ext};
 use crate::telemetry::recorder::{Recorder, StatusValue};
 
 /// Writes and reads the status subresource of Canaries.
@@ -156,6 +156,8 @@ pub fn to_api(
     let condition = promoted_condition(status.phase, kind);
     set_promoted(&mut api, condition, now);
     set_stalled(&mut api, status.stalled.as_deref(), now);
+    api.checks = status_ext::checks_to_api(&status.checks);
+    api.last_request = status_ext::request_to_api(status.last_request.as_ref());
     api
 }
 
@@ -229,6 +231,8 @@ pub fn from_api(api: &ApiStatus) -> CoreStatus {
                 .clone()
                 .filter(|c| !c.is_empty()),
         },
+        checks: status_ext::checks_from_api(api.checks.as_ref()),
+        last_request: status_ext::request_from_api(api.last_request.as_ref()),
     }
 }
 

@@ -494,10 +494,15 @@ impl Handler<SpecChanged> for CanaryActor {
 
     fn handle(&mut self, SpecChanged(spec): SpecChanged, ctx: &mut Context<Self>) {
         let idle = self.timer.is_none();
+        // A command-line request is answered now, not at the next tick.
+        let requested = spec.request.is_some()
+            && spec.request != self.spec.request
+            && spec.request.as_ref().map(|r| &r.id)
+                != self.status.last_request.as_ref().map(|r| &r.id);
         self.spec = spec;
         // Picks up a new interval; an idle canary has no timer to re-arm.
         self.rearm(ctx);
-        if idle {
+        if idle || requested {
             self.request_step(Cause::Wake, ctx);
         } else {
             self.unseen_change = true;

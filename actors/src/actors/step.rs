@@ -293,7 +293,7 @@ async fn decide(
     let limit = analysis.webhooks.len() + analysis.metrics.len() + 2;
     for _ in 0..=limit {
         match tick(spec, status, &obs, now) {
-            TickStep::Done(outcome) => return Ok(outcome),
+            TickStep::Done(outcome) => return Ok(*outcome),
             TickStep::NeedCheck(request) => {
                 answer(step, spec, status, request, &mut obs.answers).await?;
             }

@@ -4,7 +4,8 @@
 use crate::effects::Effect;
 use crate::events::{Alert, Event, Severity};
 use crate::model::observe::{CheckRequest, MetricAnswer, Observations, Revision, WebhookAnswer};
-use crate::model::spec::CanarySpec;
+use crate::model::request::{CheckResult, HandledRequest};
+use crate::model::spec::{CanarySpec, WebhookSpec};
 use crate::model::status::{CanaryStatus, Phase, Timestamp};
 
 use super::tick::TickOutcome;
@@ -227,6 +228,44 @@ impl<'a> Ctx<'a> {
     pub fn set_failed_checks(&mut self, failed: i32) {
         self.next.failed_checks = failed;
         self.written = true;
+    }
+
+    /// Answers a command-line request (no transition: the phase, if the
+    /// request changes it, stamps the time).
+    pub fn answer(&mut self, handled: HandledRequest) {
+        self.next.last_request = Some(handled);
+    }
+
+    /// Keeps a check's latest result, one entry per name and kind. Not a
+    /// transition, so `lastTransitionTime` stays.
+    pub fn record_check(&mut self, check: CheckResult) {
+        let checks = &mut self.next.checks;
+        match checks
+            .iter_mut()
+            .find(|c| c.name == check.name && c.kind == check.kind)
+        {
+            Some(slot) => *slot = check,
+            None => checks.push(check),
+        }
+    }
+
+    /// A webhook's answer as a check.
+    pub fn record_hook(&mut self, hook: &WebhookSpec, passed: bool, message: Option<&str>) {
+        self.record_check(CheckResult {
+            name: hook.name.clone(),
+            kind: hook.hook_type.as_str().to_owned(),
+            passed,
+            value: None,
+            min: None,
+            max: None,
+            message: message.map(str::to_owned),
+            at: self.now,
+        });
+    }
+
+    /// A new run starts with no results.
+    pub fn clear_checks(&mut self) {
+        self.next.checks.clear();
     }
 
     /// Failed canaries re-sync their revision every tick without changing phase,

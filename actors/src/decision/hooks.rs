@@ -7,9 +7,16 @@ use crate::model::spec::{HookType, MetricSource, WebhookSpec};
 use crate::model::status::Phase;
 
 use super::context::{Ctx, Step};
-use super::metrics::judge;
+use super::metrics::{check_of, judge};
 
 impl<'a> Ctx<'a> {
+    fn record_answer(&mut self, hook: &WebhookSpec, answer: &WebhookAnswer) {
+        match answer {
+            WebhookAnswer::Ok => self.record_hook(hook, true, None),
+            WebhookAnswer::Failed(err) => self.record_hook(hook, false, Some(err)),
+        }
+    }
+
     fn hooks(&self, kind: HookType) -> Vec<(usize, &'a WebhookSpec)> {
         let spec = self.spec;
         spec.analysis.hooks_of(kind).collect()
@@ -18,7 +25,9 @@ impl<'a> Ctx<'a> {
     /// `confirm-rollout`: a refusal parks the canary in `Waiting` (once).
     pub fn confirm_rollout(&mut self) -> Step<bool> {
         for (index, hook) in self.hooks(HookType::ConfirmRollout) {
-            match self.webhook(index, self.status.phase)? {
+            let answer = self.webhook(index, self.status.phase)?;
+            self.record_answer(hook, answer);
+            match answer {
                 WebhookAnswer::Ok => self.normal(text::confirm_rollout_passed(&hook.name)),
                 WebhookAnswer::Failed(_) => {
                     if self.status.phase != Phase::Waiting {
@@ -38,7 +47,9 @@ impl<'a> Ctx<'a> {
     /// `pre-rollout`: run on the first analysis tick.
     pub fn pre_rollout(&mut self) -> Step<bool> {
         for (index, hook) in self.hooks(HookType::PreRollout) {
-            match self.webhook(index, Phase::Progressing)? {
+            let answer = self.webhook(index, Phase::Progressing)?;
+            self.record_answer(hook, answer);
+            match answer {
                 WebhookAnswer::Ok => self.normal(text::pre_rollout_passed(&hook.name)),
                 WebhookAnswer::Failed(err) => {
                     self.warning(text::pre_rollout_failed(self.spec, &hook.name, err));
@@ -53,7 +64,9 @@ impl<'a> Ctx<'a> {
     /// templated ones, each group in list order. The first failure decides.
     pub fn analysis(&mut self) -> Step<bool> {
         for (index, hook) in self.hooks(HookType::Rollout) {
-            if let WebhookAnswer::Failed(err) = self.webhook(index, Phase::Progressing)? {
+            let answer = self.webhook(index, Phase::Progressing)?;
+            self.record_answer(hook, answer);
+            if let WebhookAnswer::Failed(err) = answer {
                 self.warning(text::external_check_failed(self.spec, &hook.name, err));
                 return Ok(false);
             }
@@ -78,7 +91,9 @@ impl<'a> Ctx<'a> {
                 return Ok(false);
             }
             let answer = self.metric(index)?;
-            if let Err(event) = judge(spec, metric, answer) {
+            let verdict = judge(spec, metric, answer);
+            self.record_check(check_of(metric, answer, &verdict, self.now));
+            if let Err(event) = verdict {
                 self.event(event);
                 return Ok(false);
             }
@@ -89,7 +104,9 @@ impl<'a> Ctx<'a> {
     /// `confirm-traffic-increase`: a refusal just holds the weight.
     pub fn confirm_traffic_increase(&mut self) -> Step<bool> {
         for (index, hook) in self.hooks(HookType::ConfirmTrafficIncrease) {
-            match self.webhook(index, Phase::Progressing)? {
+            let answer = self.webhook(index, Phase::Progressing)?;
+            self.record_answer(hook, answer);
+            match answer {
                 WebhookAnswer::Ok => self.normal(text::confirm_traffic_passed(&hook.name)),
                 WebhookAnswer::Failed(_) => {
                     self.warning(text::waiting_traffic_approval(self.spec, &hook.name));
@@ -107,7 +124,9 @@ impl<'a> Ctx<'a> {
     /// waiting the iteration counter is wound back so the analysis keeps running.
     pub fn confirm_promotion(&mut self) -> Step<bool> {
         for (index, hook) in self.hooks(HookType::ConfirmPromotion) {
-            match self.webhook(index, Phase::Progressing)? {
+            let answer = self.webhook(index, Phase::Progressing)?;
+            self.record_answer(hook, answer);
+            match answer {
                 WebhookAnswer::Ok => self.normal(text::confirm_promotion_passed(&hook.name)),
                 WebhookAnswer::Failed(_) => {
                     if self.status.phase != Phase::WaitingPromotion {
@@ -129,7 +148,11 @@ impl<'a> Ctx<'a> {
     /// `rollback` hooks: inverted, a successful call asks for a rollback.
     pub fn rollback_requested(&mut self) -> Step<bool> {
         for (index, hook) in self.hooks(HookType::Rollback) {
-            match self.webhook(index, self.status.phase)? {
+            let answer = self.webhook(index, self.status.phase)?;
+            // A rollback hook passes while it does not ask for a rollback.
+            let asks = matches!(answer, WebhookAnswer::Ok);
+            self.record_hook(hook, !asks, asks.then_some("rollback requested"));
+            match answer {
                 WebhookAnswer::Ok => {
                     self.warning(text::rollback_check_passed(&hook.name));
                     return Ok(true);

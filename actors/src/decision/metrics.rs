@@ -3,7 +3,9 @@
 use crate::duration::go_duration_string;
 use crate::events::{Event, text};
 use crate::model::observe::MetricAnswer;
+use crate::model::request::CheckResult;
 use crate::model::spec::{Builtin, CanarySpec, MetricSource, MetricSpec};
+use crate::model::status::Timestamp;
 
 const NANOS_PER_MS: i64 = 1_000_000;
 
@@ -28,6 +30,34 @@ pub fn judge(spec: &CanarySpec, metric: &MetricSpec, answer: &MetricAnswer) -> R
         MetricSource::Builtin(Builtin::Duration) => request_duration(spec, metric, value),
         MetricSource::Inline | MetricSource::Template => custom(spec, metric, value),
         MetricSource::Unusable => Err(Event::warning(text::no_usable_metric())),
+    }
+}
+
+/// The answer and the verdict as `status.checks` shows them.
+pub fn check_of(
+    metric: &MetricSpec,
+    answer: &MetricAnswer,
+    verdict: &Result<(), Event>,
+    now: Timestamp,
+) -> CheckResult {
+    let (min, max) = match (metric.threshold_range, metric.source()) {
+        (Some(range), _) => (range.min, range.max),
+        // The deprecated `threshold`: a minimum for the success rate, else a maximum.
+        (None, MetricSource::Builtin(Builtin::SuccessRate)) => (Some(metric.threshold), None),
+        (None, _) => (None, Some(metric.threshold)),
+    };
+    CheckResult {
+        name: metric.name.clone(),
+        kind: "metric".to_owned(),
+        passed: verdict.is_ok(),
+        value: match answer {
+            MetricAnswer::Value(value) => Some(*value),
+            _ => None,
+        },
+        min,
+        max,
+        message: verdict.as_ref().err().map(|event| event.message.clone()),
+        at: now,
     }
 }
 

@@ -95,7 +95,7 @@ impl Ctx<'_> {
     }
 
     /// Copy the canary's spec to the primary and enter `Promoting`.
-    fn promote(&mut self) {
+    pub fn promote(&mut self) {
         self.normal(text::copying(self.spec));
         self.effect(Effect::PromoteSpec);
         self.set_phase(Phase::Promoting);

@@ -18,7 +18,7 @@
 //! let outcome = loop {
 //!     match tick(&spec, &status, &obs, now) {
 //!         TickStep::NeedCheck(req) => { let a = run(req); obs.answers.record(a) }
-//!         TickStep::Done(outcome) => break outcome,
+//!         TickStep::Done(outcome) => break *outcome,
 //!     }
 //! };
 //! perform(outcome.effects);                 // stop at the first failing port call
@@ -60,7 +60,7 @@ pub struct TickOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TickStep {
     NeedCheck(CheckRequest),
-    Done(TickOutcome),
+    Done(Box<TickOutcome>),
 }
 
 /// Flagger's Kubernetes provider iterates 10 times when none are set.
@@ -75,7 +75,7 @@ pub fn tick(
 ) -> TickStep {
     let mut ctx = Ctx::new(spec, status, observations, now);
     match ctx.advance() {
-        Ok(()) => TickStep::Done(ctx.finish()),
+        Ok(()) => TickStep::Done(Box::new(ctx.finish())),
         Err(Pending(request)) => TickStep::NeedCheck(request),
     }
 }
@@ -137,6 +137,9 @@ impl Ctx<'_> {
     fn advance(&mut self) -> Step<()> {
         let spec = self.spec;
         let phase = self.status.phase;
+        if let Some(request) = self.unanswered_request().cloned() {
+            return self.handle_request(&request);
+        }
         if spec.suspend {
             self.normal(text::suspended());
             return Ok(());
@@ -174,6 +177,7 @@ impl Ctx<'_> {
                 self.alert(alert_text::NEW_REVISION, Severity::Info, true);
                 self.effect(Effect::ScaleCanaryUp);
                 self.sync_status(Phase::Progressing, 0, 0, 0);
+                self.clear_checks();
             }
             return Ok(());
         }
@@ -183,6 +187,7 @@ impl Ctx<'_> {
             self.normal(text::restarting(spec));
             self.set_routes(100, 0, false);
             self.sync_status(Phase::Progressing, 0, 0, 0);
+            self.clear_checks();
             return Ok(());
         }
 

@@ -31,6 +31,8 @@ pub struct CanarySpec {
     pub progress_deadline_seconds: Option<i32>,
     pub skip_analysis: bool,
     pub suspend: bool,
+    /// Serin only: the latest command-line request on the object.
+    pub request: Option<super::request::Request>,
     /// The object this spec was read from, for the adapters.
     #[serde(skip)]
     pub source: Source,
@@ -270,6 +272,20 @@ pub enum HookType {
 }
 
 impl HookType {
+    /// The CRD value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookType::ConfirmRollout => "confirm-rollout",
+            HookType::PreRollout => "pre-rollout",
+            HookType::Rollout => "rollout",
+            HookType::ConfirmTrafficIncrease => "confirm-traffic-increase",
+            HookType::ConfirmPromotion => "confirm-promotion",
+            HookType::PostRollout => "post-rollout",
+            HookType::Rollback => "rollback",
+            HookType::Event => "event",
+        }
+    }
+
     /// Parses the CRD value; `""` is `rollout`.
     pub fn parse(value: &str) -> Option<HookType> {
         Some(match value {

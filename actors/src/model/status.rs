@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::request::{CheckResult, HandledRequest};
+
 /// Seconds since the Unix epoch. Passed in by the caller, never read from a clock.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
@@ -94,7 +96,7 @@ impl fmt::Display for Phase {
 
 /// `Canary.status`. Integer fields are signed like Flagger's
 /// (`iterations` can be `-1` after entering `WaitingPromotion` with no iterations).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStatus {
     pub phase: Phase,
@@ -113,6 +115,10 @@ pub struct CanaryStatus {
     pub stalled: Option<String>,
     /// Session affinity cookies, decided with the routes (Istio, Gateway API).
     pub session: SessionCookies,
+    /// Serin only: each check's last result in this run (`status.checks`).
+    pub checks: Vec<CheckResult>,
+    /// Serin only: the last command-line request handled (`status.lastRequest`).
+    pub last_request: Option<HandledRequest>,
 }
 
 /// Session affinity cookies as `name=value`, in Flagger's status fields.

@@ -2,6 +2,7 @@
 
 mod failures;
 mod gates;
+mod requests;
 mod scheduler;
 mod sim;
 mod walkthrough;

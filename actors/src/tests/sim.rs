@@ -55,6 +55,7 @@ pub fn podinfo(analysis: AnalysisSpec) -> CanarySpec {
         progress_deadline_seconds: None,
         skip_analysis: false,
         suspend: false,
+        request: None,
         source: Default::default(),
     }
 }
@@ -189,7 +190,7 @@ impl World {
         };
         let outcome = loop {
             match tick(&self.spec, &self.status, &obs, Timestamp(self.now)) {
-                TickStep::Done(outcome) => break outcome,
+                TickStep::Done(outcome) => break *outcome,
                 TickStep::NeedCheck(request) => {
                     self.checks.push(request.clone());
                     match request {

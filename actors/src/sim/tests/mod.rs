@@ -70,6 +70,7 @@ pub fn spec(namespace: &str, name: &str, analysis: AnalysisSpec) -> CanarySpec {
         progress_deadline_seconds: None,
         skip_analysis: false,
         suspend: false,
+        request: None,
         source: Default::default(),
     }
 }

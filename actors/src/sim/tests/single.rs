@@ -188,3 +188,46 @@ async fn delete_stops_the_supervised_actor() {
     );
     assert!(h.registry.target_changed(&key).is_err());
 }
+
+#[actix::test]
+async fn a_request_is_answered_at_once_mid_run() {
+    let h = harness(SimConfig::default(), RuntimeConfig::default());
+    let key = CanaryKey::new("test", "podinfo");
+    h.sim.deploy(&key, "v1");
+    let spec = spec("test", "podinfo", analysis(10, 50, 5));
+    h.registry.upsert(spec.clone()).await.unwrap();
+    sleep(Duration::from_secs(1)).await;
+    h.sim.deploy(&key, "v2");
+    h.registry.target_changed(&key).unwrap();
+    sleep(MINUTE * 2 + Duration::from_secs(1)).await;
+    let running = h.state(&key).await;
+    assert_eq!(running.status.phase, Phase::Progressing);
+    let weights = h.sim.canary(&key).unwrap().weights();
+
+    let mut promote = spec.clone();
+    promote.request = Some(crate::model::request::Request {
+        id: "r1".into(),
+        action: crate::model::request::RequestAction::Promote,
+        requested_by: Some("alice".into()),
+    });
+    assert_eq!(
+        h.registry.upsert(promote.clone()).await,
+        Ok(Upsert::Updated)
+    );
+    // Well inside the interval, and the weight did not step on the way.
+    sleep(Duration::from_secs(1)).await;
+    let answered = h.state(&key).await;
+    assert_eq!(answered.status.phase, Phase::Promoting);
+    assert_eq!(
+        answered.status.last_request.map(|r| r.id),
+        Some("r1".into())
+    );
+    assert_eq!(h.sim.canary(&key).unwrap().weights(), weights);
+    assert_eq!(h.sim.canary(&key).unwrap().primary_hash, "v2");
+    assert_eq!(
+        run_until(&h, &key, Phase::Succeeded, 5).await,
+        Phase::Succeeded
+    );
+    // The same request seen again (a restart, a resync) is not acted on twice.
+    assert_eq!(h.registry.upsert(promote).await, Ok(Upsert::Unchanged));
+}
