@@ -24,18 +24,21 @@ use super::{CtlError, Exit, Outcome, canaries, connect};
 /// The field manager of the client's writes.
 pub const FIELD_MANAGER: &str = "serin";
 
-/// Why `action` makes no sense for `canary` now, if it does not.
+/// Why `action` makes no sense for `canary` now, if it does not: the
+/// operator's own refusals (`actors/src/decision/requests.rs`), in its
+/// words. What it would answer `Repeated` (a second promote, an abort of a
+/// failed canary) goes through.
 pub fn refusal(action: RequestAction, canary: &Canary) -> Option<String> {
     let name = canary.name_any();
     let key = format!("{name}.{}", canary.namespace().unwrap_or_default());
     if canary.spec.suspend() {
         return Some(format!("{key} is paused; run serin resume {name} first"));
     }
-    let phase = canary
-        .status
-        .as_ref()
-        .map(|s| s.phase())
-        .unwrap_or_default();
+    let status = canary.status.as_ref();
+    let phase = status.map(|s| s.phase()).unwrap_or_default();
+    let repeated = status
+        .and_then(|s| s.last_request.as_ref())
+        .is_some_and(|last| last.action == action.as_str());
     let shown = match phase {
         CanaryPhase::Unset => "not initialized yet",
         other => other.as_str(),
@@ -45,19 +48,22 @@ pub fn refusal(action: RequestAction, canary: &Canary) -> Option<String> {
         CanaryPhase::Progressing | CanaryPhase::Waiting | CanaryPhase::WaitingPromotion
     );
     let promoting = matches!(phase, CanaryPhase::Promoting | CanaryPhase::Finalising);
+    let failed = phase == CanaryPhase::Failed;
+    let succeeded = phase == CanaryPhase::Succeeded;
     match action {
-        RequestAction::Promote | RequestAction::Abort if analysing => None,
-        RequestAction::Promote if promoting => {
-            Some(format!("{key} is {shown}: promotion already under way"))
-        }
-        RequestAction::Abort if promoting => Some(format!(
-            "{key} is {shown}: promotion under way, too late to abort"
-        )),
+        RequestAction::Promote if analysing || promoting || (succeeded && repeated) => None,
         RequestAction::Promote => Some(format!("{key} is {shown}: no analysis to promote")),
+        RequestAction::Abort if analysing || failed => None,
+        RequestAction::Abort if promoting => {
+            Some(format!("{key} is {shown}: the promotion is under way"))
+        }
         RequestAction::Abort => Some(format!("{key} is {shown}: no analysis to abort")),
-        RequestAction::Retry if phase == CanaryPhase::Failed => None,
+        RequestAction::Retry if failed || (analysing && repeated) => None,
+        RequestAction::Retry if succeeded => Some(format!(
+            "{key} is Succeeded: a succeeded analysis is not retried"
+        )),
         RequestAction::Retry => Some(format!(
-            "{key} is {shown}: only a Failed canary can be retried"
+            "{key} is {shown}: only a failed analysis is retried"
         )),
     }
 }
@@ -101,7 +107,8 @@ pub async fn run(
         action,
         requested_by: whoami(&session.client).await,
     };
-    // Watch before writing, so the answer cannot slip by.
+    // The answer is read from the Canary's state, not from a transition,
+    // so it cannot slip by between the write and the watch's first list.
     let watched = Watched {
         events: false,
         primary: false,

@@ -74,17 +74,18 @@ async fn cli_promote_skips_the_rest_of_the_analysis() {
         "promoted well before 12 iterations would end"
     );
 
+    // The operator answers a second promote as done already.
     let again = serin(&env, &["promote", "podinfo", "-n", &ns]).await;
-    assert_eq!(again.code, 1, "{again:?}");
+    assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(
-        again.stderr.trim(),
-        format!("podinfo.{ns} is Succeeded: no analysis to promote")
+        again.stdout.trim(),
+        format!("podinfo.{ns} is already promoted")
     );
     let retry = serin(&env, &["retry", "podinfo", "-n", &ns]).await;
     assert_eq!(retry.code, 1, "{retry:?}");
     assert_eq!(
         retry.stderr.trim(),
-        format!("podinfo.{ns} is Succeeded: only a Failed canary can be retried")
+        format!("podinfo.{ns} is Succeeded: a succeeded analysis is not retried")
     );
 }
 

@@ -1,8 +1,21 @@
 use super::*;
+use crate::api::canary::RequestStatus;
 use crate::ctl::fixtures::podinfo;
 
+fn with_last(mut c: Canary, action: &str) -> Canary {
+    if let Some(s) = c.status.as_mut() {
+        s.last_request = Some(RequestStatus {
+            id: "1".into(),
+            action: action.into(),
+            result: "Accepted".into(),
+            ..Default::default()
+        });
+    }
+    c
+}
+
 #[test]
-fn promote_and_abort_only_while_the_analysis_runs() {
+fn promote_and_abort_while_the_analysis_runs() {
     for phase in ["Progressing", "Waiting", "WaitingPromotion"] {
         let c = podinfo(phase, 10);
         assert_eq!(refusal(RequestAction::Promote, &c), None, "{phase}");
@@ -19,11 +32,7 @@ fn promote_and_abort_only_while_the_analysis_runs() {
     );
     assert_eq!(
         refusal(RequestAction::Abort, &podinfo("Promoting", 50)).as_deref(),
-        Some("podinfo.test is Promoting: promotion under way, too late to abort")
-    );
-    assert_eq!(
-        refusal(RequestAction::Promote, &podinfo("Finalising", 0)).as_deref(),
-        Some("podinfo.test is Finalising: promotion already under way")
+        Some("podinfo.test is Promoting: the promotion is under way")
     );
     assert_eq!(
         refusal(RequestAction::Promote, &podinfo("", 0)).as_deref(),
@@ -32,13 +41,29 @@ fn promote_and_abort_only_while_the_analysis_runs() {
 }
 
 #[test]
+fn what_the_operator_answers_repeated_goes_through() {
+    assert_eq!(
+        refusal(RequestAction::Promote, &podinfo("Finalising", 0)),
+        None
+    );
+    let promoted = with_last(podinfo("Succeeded", 0), "promote");
+    assert_eq!(refusal(RequestAction::Promote, &promoted), None);
+    assert_eq!(refusal(RequestAction::Abort, &podinfo("Failed", 0)), None);
+    let retried = with_last(podinfo("Progressing", 0), "retry");
+    assert_eq!(refusal(RequestAction::Retry, &retried), None);
+}
+
+#[test]
 fn retry_only_after_a_failure() {
     assert_eq!(refusal(RequestAction::Retry, &podinfo("Failed", 0)), None);
     assert_eq!(
         refusal(RequestAction::Retry, &podinfo("Succeeded", 0)).as_deref(),
-        Some("podinfo.test is Succeeded: only a Failed canary can be retried")
+        Some("podinfo.test is Succeeded: a succeeded analysis is not retried")
     );
-    assert!(refusal(RequestAction::Retry, &podinfo("Progressing", 5)).is_some());
+    assert_eq!(
+        refusal(RequestAction::Retry, &podinfo("Progressing", 5)).as_deref(),
+        Some("podinfo.test is Progressing: only a failed analysis is retried")
+    );
 }
 
 #[test]
