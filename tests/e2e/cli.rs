@@ -78,7 +78,19 @@ async fn cli_get_watch_and_status_follow_a_promotion() {
     // -A: NAMESPACE first.
     let all = serin(&env, &["get", "canaries", "-A"]).await;
     assert_eq!(all.code, 0, "{all:?}");
-    assert!(all.stdout.starts_with("NAMESPACE   NAME"), "{}", all.stdout);
+    let header: Vec<&str> = all
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header[..3],
+        ["NAMESPACE", "NAME", "STATUS"],
+        "{}",
+        all.stdout
+    );
     let cells = all
         .stdout
         .lines()
