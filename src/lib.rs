@@ -4,6 +4,7 @@
 pub mod api;
 pub mod canary_spec;
 pub mod cli;
+pub mod ctl;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod k8s;

@@ -10,6 +10,8 @@
 mod support;
 
 mod api_cost;
+mod cli;
+mod cli_requests;
 mod cluster_smoke;
 mod crds;
 mod gatewayapi;
