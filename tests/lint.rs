@@ -136,3 +136,56 @@ fn fragments_flagger_rejects_are_rejected_on_the_same_fields() {
     assert!(fields("cloudwatch-error-rate").contains(&"apiVersion".to_string()));
     assert!(fields("canary-").contains(&"spec.targetRef".to_string()));
 }
+
+/// The command itself, as a pipeline runs it: files, a directory and
+/// standard input; the exit code says whether anything was wrong.
+#[test]
+fn the_serin_lint_command() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let serin = env!("CARGO_BIN_EXE_serin");
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(serin)
+            .arg("lint")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let manifests = format!("{SHARED}/manifests");
+    let (code, out) = run(&["-f", &manifests], "");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(summary(&out).starts_with("40 documents, 0 errors"), "{out}");
+
+    let fragment = format!("{SHARED}/fragments/docs-gitbook-faq--canary-backend-1794f8.yaml");
+    let (code, out) = run(&["-f", &fragment], "");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("{fragment}:7: spec.targetRef: ")),
+        "{out}"
+    );
+
+    let bad_interval = "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: podinfo\nspec:\n  \
+        provider: kubernetes\n  targetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    \
+        name: podinfo\n  service:\n    port: 9898\n  analysis:\n    interval: 5\n    threshold: 2\n    iterations: 2\n";
+    let (code, out) = run(&["-f", "-"], bad_interval);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("<stdin>:14: spec.analysis.interval: "),
+        "{out}"
+    );
+
+    let (code, _) = run(&["-f", "/no/such/file.yaml"], "");
+    assert_eq!(code, Some(3));
+}

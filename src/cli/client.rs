@@ -16,6 +16,7 @@ pub const CLIENT_COMMANDS: &[&str] = &[
     "pause",
     "resume",
     "completion",
+    "lint",
 ];
 
 #[derive(Debug, Clone, Subcommand)]
@@ -44,6 +45,9 @@ pub enum ClientCommand {
     /// Print a shell completion script.
     #[command(after_help = COMPLETION_EXAMPLES)]
     Completion(CompletionArgs),
+    /// Check Canary, MetricTemplate and AlertProvider manifests offline.
+    #[command(after_help = LINT_EXAMPLES)]
+    Lint(LintArgs),
 }
 
 /// How to reach the cluster, as kubectl does.
@@ -127,8 +131,7 @@ pub struct CompletionArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// `serin lint`'s flags; the command joins `ClientCommand` once the linter
-/// (`crate::lint`) is on main.
+/// `serin lint`'s flags.
 #[derive(Debug, Clone, Args, PartialEq)]
 pub struct LintArgs {
     /// Manifests to check: files, directories, or `-` for standard input.
@@ -197,6 +200,18 @@ Examples:
 const RESUME_EXAMPLES: &str = "\
 Examples:
   serin resume podinfo -n test";
+
+const LINT_EXAMPLES: &str = "\
+Checks what the API server (Serin's CRDs) and the operator would refuse:
+the schema, durations, providers, references between the given files and
+MetricTemplate queries that must render. One line per finding,
+file:line: field: message (warnings say so and do not fail).
+Exit codes: 0 no error, 1 errors, 3 a file could not be read.
+
+Examples:
+  serin lint -f canary.yaml
+  serin lint -f deploy/ -f templates.yaml --mesh-provider nginx
+  kustomize build overlays/prod | serin lint -f -";
 
 const COMPLETION_EXAMPLES: &str = "\
 Examples:

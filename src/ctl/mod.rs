@@ -1,5 +1,6 @@
 //! The command line's client side: `serin get`, `status`, `promote`,
-//! `abort`, `retry`, `pause`, `resume` and `completion` against a cluster
+//! `abort`, `retry`, `pause`, `resume`, `completion` against a cluster, and
+//! `lint` (`crate::lint`), offline
 //! (kubeconfig rules as kubectl's). Rendering is pure (`table`, `view`,
 //! `progress`); the rest talks to the API server.
 
@@ -106,6 +107,7 @@ pub async fn run(command: ClientCommand, out: &mut dyn Write, err: &mut dyn Writ
         ClientCommand::Pause(args) => suspend::run(&args, true, out).await,
         ClientCommand::Resume(args) => suspend::run(&args, false, out).await,
         ClientCommand::Completion(args) => completion::run(args.shell, out).map(|()| Outcome::ok()),
+        ClientCommand::Lint(args) => Ok(lint(&args, out)),
     };
     let _ = out.flush();
     match result {
@@ -119,6 +121,19 @@ pub async fn run(command: ClientCommand, out: &mut dyn Write, err: &mut dyn Writ
             let _ = writeln!(err, "serin: {e}");
             Exit::Error
         }
+    }
+}
+
+/// `serin lint`: offline, no cluster needed.
+fn lint(args: &crate::cli::LintArgs, out: &mut dyn Write) -> Outcome {
+    let exit = match crate::lint::run(&args.files, &args.mesh_provider, out) {
+        0 => Exit::Ok,
+        1 => Exit::Failed,
+        _ => Exit::Error,
+    };
+    Outcome {
+        exit,
+        message: None,
     }
 }
 

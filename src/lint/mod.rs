@@ -31,7 +31,8 @@ use document::Doc;
 pub const DEFAULT_MESH_PROVIDER: &str = "istio";
 
 /// Lints the given paths (files, directories read recursively for *.yaml/*.yml, or "-" for stdin),
-/// writes findings to `out`, one per line, and returns the process exit code (0: no error, 1: errors, 2: could not read input).
+/// writes findings to `out`, one per line, and returns the process exit code (0: no error, 1: errors, 3: could not read
+/// input or write the report, as the other client commands' errors).
 pub fn run(paths: &[String], mesh_provider: &str, out: &mut dyn Write) -> i32 {
     run_with_stdin(paths, mesh_provider, &mut std::io::stdin().lock(), out)
 }
@@ -48,12 +49,12 @@ pub fn run_with_stdin(
         Err(err) => {
             // Nothing useful can follow a failed write of this line either.
             let _ = writeln!(out, "{err}");
-            return 2;
+            return 3;
         }
     };
     let report = lint_documents(&inputs, mesh_provider);
     if report.write_to(out).is_err() {
-        return 2;
+        return 3;
     }
     report.exit_code()
 }

