@@ -11,8 +11,7 @@ use serin_actors::model::spec as core;
 
 use crate::api::Canary;
 use crate::api::canary::{
-    AbMatch, CanaryMetric, CanaryWebhook, HeaderMatch, REQUEST_ANNOTATION, Request, RequestAction,
-    StringMatch,
+    AbMatch, CanaryMetric, CanaryWebhook, HeaderMatch, REQUEST_ANNOTATION, Request, StringMatch,
 };
 
 /// Why a Canary cannot be driven.
@@ -106,11 +105,7 @@ fn request(canary: &Canary) -> Option<req::Request> {
     Some(match Request::of(canary.annotations()) {
         Ok(Some(request)) => req::Request {
             id: request.id,
-            action: match request.action {
-                RequestAction::Promote => req::RequestAction::Promote,
-                RequestAction::Abort => req::RequestAction::Abort,
-                RequestAction::Retry => req::RequestAction::Retry,
-            },
+            action: request.action.to_core(),
             requested_by: request.requested_by.filter(|by| !by.is_empty()),
         },
         Ok(None) | Err(_) => req::Request {

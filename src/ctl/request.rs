@@ -11,9 +11,10 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-use crate::api::canary::{
-    Canary, CanaryPhase, REQUEST_ANNOTATION, Request, RequestAction, RequestStatus,
-};
+use serin_actors::decision::requests::{Verdict, verdict};
+use serin_actors::model::status::Phase;
+
+use crate::api::canary::{Canary, REQUEST_ANNOTATION, Request, RequestAction, RequestStatus};
 use crate::cli::RequestArgs;
 
 use super::get::sleep_until;
@@ -25,8 +26,9 @@ use super::{CtlError, Exit, Outcome, canaries, connect};
 pub const FIELD_MANAGER: &str = "serin";
 
 /// Why `action` makes no sense for `canary` now, if it does not: the
-/// operator's own refusals (`actors/src/decision/requests.rs`), in its
-/// words. What it would answer `Repeated` (a second promote, an abort of a
+/// operator's own rule (`serin_actors::decision::requests::verdict`), so
+/// the command refuses before writing exactly what the operator would
+/// refuse. What it would answer `Repeated` (a second promote, an abort of a
 /// failed canary) goes through.
 pub fn refusal(action: RequestAction, canary: &Canary) -> Option<String> {
     let name = canary.name_any();
@@ -36,35 +38,13 @@ pub fn refusal(action: RequestAction, canary: &Canary) -> Option<String> {
     }
     let status = canary.status.as_ref();
     let phase = status.map(|s| s.phase()).unwrap_or_default();
-    let repeated = status
+    let last_action = status
         .and_then(|s| s.last_request.as_ref())
-        .is_some_and(|last| last.action == action.as_str());
-    let shown = match phase {
-        CanaryPhase::Unset => "not initialized yet",
-        other => other.as_str(),
-    };
-    let analysing = matches!(
-        phase,
-        CanaryPhase::Progressing | CanaryPhase::Waiting | CanaryPhase::WaitingPromotion
-    );
-    let promoting = matches!(phase, CanaryPhase::Promoting | CanaryPhase::Finalising);
-    let failed = phase == CanaryPhase::Failed;
-    let succeeded = phase == CanaryPhase::Succeeded;
-    match action {
-        RequestAction::Promote if analysing || promoting || (succeeded && repeated) => None,
-        RequestAction::Promote => Some(format!("{key} is {shown}: no analysis to promote")),
-        RequestAction::Abort if analysing || failed => None,
-        RequestAction::Abort if promoting => {
-            Some(format!("{key} is {shown}: the promotion is under way"))
-        }
-        RequestAction::Abort => Some(format!("{key} is {shown}: no analysis to abort")),
-        RequestAction::Retry if failed || (analysing && repeated) => None,
-        RequestAction::Retry if succeeded => Some(format!(
-            "{key} is Succeeded: a succeeded analysis is not retried"
-        )),
-        RequestAction::Retry => Some(format!(
-            "{key} is {shown}: only a failed analysis is retried"
-        )),
+        .map(|last| last.action.as_str());
+    let phase = Phase::parse(phase.as_str()).unwrap_or_default();
+    match verdict(&key, &action.to_core(), phase, false, last_action) {
+        Verdict::Refused(reason) => Some(reason),
+        Verdict::Act | Verdict::Repeated(_) => None,
     }
 }
 

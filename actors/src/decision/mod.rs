@@ -3,7 +3,7 @@
 mod context;
 mod hooks;
 pub mod metrics;
-mod requests;
+pub mod requests;
 mod strategy;
 pub mod tick;
 pub mod weights;

@@ -42,6 +42,18 @@ impl RequestAction {
     }
 }
 
+impl RequestAction {
+    /// The core's action.
+    pub fn to_core(self) -> serin_actors::model::request::RequestAction {
+        use serin_actors::model::request::RequestAction as Core;
+        match self {
+            RequestAction::Promote => Core::Promote,
+            RequestAction::Abort => Core::Abort,
+            RequestAction::Retry => Core::Retry,
+        }
+    }
+}
+
 impl fmt::Display for RequestAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

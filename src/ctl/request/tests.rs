@@ -36,7 +36,7 @@ fn promote_and_abort_while_the_analysis_runs() {
     );
     assert_eq!(
         refusal(RequestAction::Promote, &podinfo("", 0)).as_deref(),
-        Some("podinfo.test is not initialized yet: no analysis to promote")
+        Some("podinfo.test is Initializing: no analysis to promote")
     );
 }
 
