@@ -4,6 +4,10 @@
 
 use serin_actors::{Event, EventType, Phase};
 
+// The command line's kubectl-shaped rendering, shared.
+use crate::ctl::human::human_duration;
+use crate::ctl::table::align;
+
 /// One event with its age in seconds when the description is printed.
 pub struct AgedEvent<'a> {
     pub event: &'a Event,
@@ -39,12 +43,12 @@ pub fn describe(weight: i32, failed_checks: i32, phase: Phase, events: &[AgedEve
         rows.push(vec![
             kind.to_string(),
             "Synced".into(),
-            human_duration(e.age_seconds),
+            human_duration(i64::try_from(e.age_seconds).unwrap_or(i64::MAX)),
             "flagger".into(),
             e.event.message.clone(),
         ]);
     }
-    for line in table(&rows).lines() {
+    for line in align(&rows, 3).lines() {
         out.push_str("  ");
         out.push_str(line);
         out.push('\n');
@@ -79,87 +83,12 @@ pub fn canaries_table(rows: &[CanaryRow]) -> String {
             r.last_transition_time.clone(),
         ]);
     }
-    table(&cells)
-}
-
-/// Left-aligned columns three spaces apart, as kubectl's tabwriter prints them.
-fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}   ", width = widths[c]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// Kubernetes' `HumanDuration`, which kubectl uses for ages.
-pub fn human_duration(seconds: u64) -> String {
-    let (minutes, hours, days) = (seconds / 60, seconds / 3600, seconds / 86_400);
-    if seconds < 120 {
-        format!("{seconds}s")
-    } else if minutes < 10 {
-        match seconds % 60 {
-            0 => format!("{minutes}m"),
-            s => format!("{minutes}m{s}s"),
-        }
-    } else if minutes < 180 {
-        format!("{minutes}m")
-    } else if hours < 8 {
-        match minutes % 60 {
-            0 => format!("{hours}h"),
-            m => format!("{hours}h{m}m"),
-        }
-    } else if hours < 48 {
-        format!("{hours}h")
-    } else if hours < 192 {
-        match hours % 24 {
-            0 => format!("{days}d"),
-            h => format!("{days}d{h}h"),
-        }
-    } else if days < 365 * 2 {
-        format!("{days}d")
-    } else {
-        format!("{}y", days / 365)
-    }
+    align(&cells, 3)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ages_read_like_kubectl() {
-        let cases = [
-            (5, "5s"),
-            (119, "119s"),
-            (150, "2m30s"),
-            (180, "3m"),
-            (900, "15m"),
-            (3 * 3600 + 60, "3h1m"),
-        ];
-        for (secs, want) in cases {
-            assert_eq!(human_duration(secs), want, "{secs}");
-        }
-        assert_eq!(human_duration(50 * 3600), "2d2h");
-    }
 
     #[test]
     fn describe_prints_status_and_events() {
