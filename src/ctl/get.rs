@@ -10,7 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::api::canary::Canary;
 use crate::cli::{GetArgs, OutputFormat};
 
-use super::watch::{self, Change, Observed, Watched};
+use super::watch::{self, Observed, Watched};
 use super::{
     CtlError, Exit, Outcome, Session, canaries, connect, events, output, table, view, workloads,
 };
@@ -185,18 +185,10 @@ async fn watch(
     let mut observed = Observed::default();
     let mut printed: Option<Observed> = None;
     let mut shown = String::new();
-    let mut last_error = String::new();
     loop {
         tokio::select! {
             change = changes.next() => match change {
                 None => return Ok(Outcome::ok()),
-                Some(Change::Error(e)) => {
-                    if e != last_error {
-                        eprintln!("serin: watch: {e} (retrying)");
-                        last_error = e;
-                    }
-                    continue;
-                }
                 Some(change) => observed.apply(change),
             },
             () = sleep_until(deadline) => return Ok(Outcome::ok()),

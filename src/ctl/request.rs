@@ -19,7 +19,7 @@ use crate::cli::RequestArgs;
 
 use super::get::sleep_until;
 use super::human::flag_duration;
-use super::watch::{self, Change, Observed, Watched};
+use super::watch::{self, Observed, Watched};
 use super::{CtlError, Exit, Outcome, canaries, connect};
 
 /// The field manager of the client's writes.
@@ -107,7 +107,6 @@ pub async fn run(
     loop {
         tokio::select! {
             change = changes.next() => match change {
-                Some(Change::Error(_)) => continue,
                 Some(change) => observed.apply(change),
                 None => break,
             },

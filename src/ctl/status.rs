@@ -13,7 +13,7 @@ use crate::cli::StatusArgs;
 
 use super::get::sleep_until;
 use super::human::flag_duration;
-use super::watch::{self, Change, Observed, Watched};
+use super::watch::{self, Observed, Watched};
 use super::{CtlError, Exit, Outcome, Session, canaries, connect, progress, revision};
 
 /// Whether to keep waiting.
@@ -75,18 +75,10 @@ async fn follow(
     let deadline = args.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut observed = Observed::default();
     let mut last_line = String::new();
-    let mut last_error = String::new();
     loop {
         tokio::select! {
             change = changes.next() => match change {
                 None => return Ok(Outcome::with(Exit::Error, format!("the watch of {key} ended"))),
-                Some(Change::Error(e)) => {
-                    if e != last_error {
-                        eprintln!("serin: watch: {e} (retrying)");
-                        last_error = e;
-                    }
-                    continue;
-                }
                 Some(change) => observed.apply(change),
             },
             () = sleep_until(deadline) => {

@@ -106,7 +106,8 @@ pub struct Watched {
     pub target: bool,
 }
 
-/// The merged changes of the Canary `name` and of what `watched` asks for.
+/// The merged changes of the Canary `name` and of what `watched` asks for;
+/// watch errors are reported on stderr, not passed on.
 pub fn changes(
     session: &Session,
     name: &str,
@@ -148,7 +149,23 @@ pub fn changes(
         Change::Primary,
     );
     add(watched.target, target.name.clone(), Change::Target);
-    futures::stream::select_all(streams).boxed()
+    // A failing watch retries with a backoff; say so once per distinct
+    // error, on stderr, and leave the callers only the changes.
+    let mut last_error = String::new();
+    futures::stream::select_all(streams)
+        .filter_map(move |change| {
+            futures::future::ready(match change {
+                Change::Error(e) => {
+                    if e != last_error {
+                        eprintln!("serin: watch: {e} (retrying)");
+                        last_error = e;
+                    }
+                    None
+                }
+                change => Some(change),
+            })
+        })
+        .boxed()
 }
 
 /// The object `name` of `api`: `Some` on every change, `None` when it is
