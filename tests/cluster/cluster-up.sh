@@ -42,6 +42,10 @@ done
 
 rm -rf "$run_dir"
 mkdir -p "$run_dir" "$pid_dir" "$log_dir" "$run_dir/pki" "$run_dir/etcd" "$run_dir/prometheus"
+avail_kb="$(df -Pk "$run_dir" | awk 'NR == 2 {print $4}')"
+if [[ -n "$avail_kb" ]] && ((avail_kb < 1048576)); then
+  log "warning: only $((avail_kb / 1024)) MB free under $run_dir; etcd, the audit log and the tests need more"
+fi
 
 # Free loopback ports, asked of the kernel all at once so they differ.
 read -r p_etcd p_peer p_api p_kcm p_sched p_prom p_kwok < <(python3 - <<'PY'
@@ -128,9 +132,20 @@ AUDIT
 
 started=()
 fail() {
-  local name="$1" why="$2"
+  local name="$1" why="$2" pid rc=""
   log "FAILED: $name $why; last lines of $log_dir/$name.log:"
   tail -n 30 "$log_dir/$name.log" >&2 || true
+  # What the log cannot say: how the process ended, and whether the disk was full
+  # (a full disk leaves the log empty).
+  [[ -s "$log_dir/$name.log" ]] || log "(the log is empty)"
+  if [[ -f "$pid_dir/$name.pid" ]]; then
+    read -r pid _ <"$pid_dir/$name.pid" || true
+    if [[ -n "${pid:-}" && ! -d "/proc/$pid" ]]; then
+      wait "$pid" 2>/dev/null && rc=0 || rc=$?
+      log "$name exited with status $rc"
+    fi
+  fi
+  log "free space: $(df -h --output=avail,target "$run_dir" 2>/dev/null | tail -1)"
   for ((i = ${#started[@]} - 1; i >= 0; i--)); do stop_component "${started[$i]}" 2>/dev/null; done
   exit 1
 }
