@@ -42,13 +42,18 @@ pub enum PortError {
     /// The adapter panicked while serving the call: a bug in Serin.
     #[error("panicked: {0}")]
     Panicked(String),
+    /// The provider asked to be asked later (HTTP 429) for longer than the
+    /// call could wait: it said nothing about the canary.
+    #[error("throttled: {0}")]
+    Throttled(String),
     #[error("{0}")]
     Failed(String),
 }
 
 impl PortError {
-    /// Serin's own trouble, not an answer of the provider: it never decides
-    /// a canary. The step is retried at the next tick instead.
+    /// Not an answer about the canary (Serin's own trouble, or a provider
+    /// that throttles the fleet's queries): it never decides a canary. The
+    /// step is retried at the next tick instead.
     pub fn is_serins(&self) -> bool {
         matches!(
             self,
@@ -56,6 +61,7 @@ impl PortError {
                 | PortError::Congested(_)
                 | PortError::Unavailable(_)
                 | PortError::Panicked(_)
+                | PortError::Throttled(_)
         )
     }
 }

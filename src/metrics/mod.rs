@@ -2,9 +2,23 @@
 //! PromQL, and MetricTemplates, answering the core's [`MetricsPort`] with the
 //! values and texts Flagger's scheduler would produce.
 
+pub mod cloudwatch;
+pub mod datadog;
+pub mod dynatrace;
+pub mod externalmetrics;
+#[cfg(test)]
+pub mod fake;
+pub mod graphite;
+pub mod http;
+pub mod influxdb;
+pub mod keptn;
+pub mod newrelic;
 pub mod observers;
 pub mod prometheus;
+pub mod provider;
 pub mod render;
+pub mod splunk;
+pub mod stackdriver;
 pub mod template;
 
 use std::sync::Arc;
@@ -23,10 +37,12 @@ use crate::k8s::Caches;
 use crate::settings::Settings;
 use crate::telemetry::Recorder;
 
+use http::HttpClients;
 use observers::{Observer, metrics_provider};
-use prometheus::{HttpClients, Prometheus, PrometheusConfig, QueryError};
+use prometheus::{Prometheus, PrometheusConfig};
+use provider::QueryError;
 use render::{Model, render};
-use template::{Provider, Wording};
+use template::Wording;
 
 /// Serves [`MetricsPort`] from the watch caches, Prometheus and the API server.
 #[derive(Clone)]
@@ -269,10 +285,9 @@ impl Inner {
         Ok(match prometheus.run_query(&promql, deadline).await {
             Ok(v) if builtin == Builtin::Duration => MetricAnswer::Value(observer.duration_ms(v)),
             Ok(v) => MetricAnswer::Value(v),
-            Err(QueryError::NoValues) => {
-                MetricAnswer::NoValues(format!("{prefix}{}", QueryError::NoValues))
-            }
+            Err(QueryError::NoValues(e)) => MetricAnswer::NoValues(format!("{prefix}{e}")),
             Err(QueryError::Failed(e)) => MetricAnswer::QueryFailed(format!("{prefix}{e}")),
+            Err(QueryError::Throttled(e)) => return Err(PortError::Throttled(e)),
             Err(QueryError::Deadline) => return Err(PortError::Timeout),
         })
     }
@@ -310,6 +325,7 @@ impl Inner {
             &self.http,
             reference,
             namespace,
+            metric.interval_or_default(),
             deadline,
         )
         .await?
@@ -332,9 +348,7 @@ impl Inner {
                 )));
             }
         };
-        match &resolved.provider {
-            Provider::Prometheus(p) => answer(p.run_query(&query, deadline).await),
-        }
+        answer(resolved.provider.run_query(&query, deadline).await)
     }
 
     async fn providers_available(
@@ -359,6 +373,7 @@ impl Inner {
                 match prometheus.is_online(deadline).await {
                     Ok(()) => builtin_online = true,
                     Err(QueryError::Deadline) => return Err(PortError::Timeout),
+                    Err(QueryError::Throttled(e)) => return Err(PortError::Throttled(e)),
                     Err(e) => return Ok(Err(format!("prometheus not avaiable: {e}"))),
                 }
                 continue;
@@ -373,6 +388,7 @@ impl Inner {
                 &self.http,
                 reference,
                 namespace,
+                metric.interval_or_default(),
                 deadline,
             )
             .await?
@@ -386,12 +402,10 @@ impl Inner {
                     )));
                 }
             };
-            let online = match &resolved.provider {
-                Provider::Prometheus(p) => p.is_online(deadline).await,
-            };
-            match online {
+            match resolved.provider.is_online(deadline).await {
                 Ok(()) => {}
                 Err(QueryError::Deadline) => return Err(PortError::Timeout),
+                Err(QueryError::Throttled(e)) => return Err(PortError::Throttled(e)),
                 Err(e) => {
                     let kind = template::kind_name(resolved.template.spec.provider.type_);
                     let name = resolved.template.metadata.name.clone().unwrap_or_default();
@@ -415,8 +429,9 @@ impl Inner {
 fn answer(result: Result<f64, QueryError>) -> Result<MetricAnswer, PortError> {
     Ok(match result {
         Ok(v) => MetricAnswer::Value(v),
-        Err(QueryError::NoValues) => MetricAnswer::NoValues(QueryError::NoValues.to_string()),
+        Err(QueryError::NoValues(e)) => MetricAnswer::NoValues(e),
         Err(QueryError::Failed(e)) => MetricAnswer::QueryFailed(e),
+        Err(QueryError::Throttled(e)) => return Err(PortError::Throttled(e)),
         Err(QueryError::Deadline) => return Err(PortError::Timeout),
     })
 }

@@ -2,59 +2,16 @@
 //! error texts (users see them in events, prefixed by the caller).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
+use futures::FutureExt;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 
-/// Flagger's per-query timeout.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+use super::http::{self, HttpClients};
+use super::provider::{self, MULTIPLE_VALUES, Provider, QueryError, QueryFuture};
+
 const ONLINE_QUERY: &str = "vector(1)";
-
-/// Why a query produced no value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QueryError {
-    /// Flagger's `ErrNoValuesFound`: an empty or NaN answer.
-    #[error("no values found")]
-    NoValues,
-    #[error("{0}")]
-    Failed(String),
-    /// The caller's deadline passed before Prometheus answered.
-    #[error("deadline exceeded")]
-    Deadline,
-}
-
-/// The two HTTP clients every Prometheus shares (certificate checks on/off).
-#[derive(Clone)]
-pub struct HttpClients {
-    verified: Result<reqwest::Client, String>,
-    insecure: Result<reqwest::Client, String>,
-}
-
-impl HttpClients {
-    pub fn new() -> HttpClients {
-        // reqwest is built without a default crypto provider; install ring's
-        // unless the process already chose one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let build = |insecure: bool| {
-            reqwest::Client::builder()
-                .tls_danger_accept_invalid_certs(insecure)
-                .build()
-                .map_err(|e| format!("building HTTP client failed: {}", chain(&e)))
-        };
-        HttpClients {
-            verified: build(false),
-            insecure: build(true),
-        }
-    }
-}
-
-impl Default for HttpClients {
-    fn default() -> Self {
-        HttpClients::new()
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Auth {
@@ -83,6 +40,18 @@ pub struct PrometheusConfig<'a> {
 }
 
 impl Prometheus {
+    /// A MetricTemplate's Prometheus.
+    pub fn from_config(config: &provider::Config<'_>) -> Result<Prometheus, String> {
+        let spec = config.spec;
+        let own = PrometheusConfig {
+            address: config.address(),
+            insecure_skip_verify: spec.insecure_skip_verify(),
+            credentials: config.credentials.0,
+            headers: spec.headers.as_ref(),
+        };
+        Prometheus::new(&own, config.http)
+    }
+
     /// Errors are Flagger's provider texts (`prometheus address x is not a valid URL`).
     pub fn new(config: &PrometheusConfig<'_>, clients: &HttpClients) -> Result<Prometheus, String> {
         let invalid = || format!("prometheus address {} is not a valid URL", config.address);
@@ -129,13 +98,8 @@ impl Prometheus {
             }
         }
 
-        let client = if config.insecure_skip_verify {
-            &clients.insecure
-        } else {
-            &clients.verified
-        };
         Ok(Prometheus {
-            client: client.clone()?,
+            client: clients.client(config.insecure_skip_verify)?,
             url,
             auth,
             headers,
@@ -144,18 +108,10 @@ impl Prometheus {
 
     /// Runs an instant query and returns the last result's value.
     pub async fn run_query(&self, query: &str, deadline: Instant) -> Result<f64, QueryError> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(QueryError::Deadline);
-        }
         let mut url = self.url.clone();
         url.query_pairs_mut()
             .append_pair("query", &collapse_whitespace(query));
-        let mut request = self
-            .client
-            .get(url.clone())
-            .headers(self.headers.clone())
-            .timeout(remaining.min(QUERY_TIMEOUT));
+        let mut request = self.client.get(url).headers(self.headers.clone());
         request = match &self.auth {
             Auth::Bearer(token) if !token.is_empty() => {
                 request.header(AUTHORIZATION, format!("Bearer {token}"))
@@ -165,31 +121,14 @@ impl Prometheus {
             }
             _ => request,
         };
-        let failed = |e: reqwest::Error, what: &str| {
-            if e.is_timeout() && remaining < QUERY_TIMEOUT {
-                return QueryError::Deadline;
-            }
-            let cause = if e.is_timeout() {
-                "context deadline exceeded".to_owned()
-            } else {
-                chain(&e)
-            };
-            QueryError::Failed(format!("{what}: Get \"{url}\": {cause}"))
-        };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| failed(e, "request failed"))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| failed(e, "error reading body"))?;
-        let body = String::from_utf8_lossy(&body);
-        if status.as_u16() >= 400 {
-            return Err(QueryError::Failed(format!("error response: {body}")));
+        let reply = http::send(request, deadline).await?;
+        if reply.status.as_u16() >= 400 {
+            return Err(QueryError::Failed(format!(
+                "error response: {}",
+                reply.body
+            )));
         }
-        value_of(&body)
+        value_of(&reply.body)
     }
 
     /// Flagger's `IsOnline`: `vector(1)` must answer 1.
@@ -199,9 +138,19 @@ impl Prometheus {
             Ok(_) => Err(QueryError::Failed(format!(
                 "value is not 1 for query: {ONLINE_QUERY}"
             ))),
-            Err(QueryError::Deadline) => Err(QueryError::Deadline),
+            Err(e @ (QueryError::Deadline | QueryError::Throttled(_))) => Err(e),
             Err(e) => Err(QueryError::Failed(format!("running query failed: {e}"))),
         }
+    }
+}
+
+impl Provider for Prometheus {
+    fn run_query<'a>(&'a self, query: &'a str, deadline: Instant) -> QueryFuture<'a, f64> {
+        Prometheus::run_query(self, query, deadline).boxed()
+    }
+
+    fn is_online(&self, deadline: Instant) -> QueryFuture<'_, ()> {
+        Prometheus::is_online(self, deadline).boxed()
     }
 }
 
@@ -229,9 +178,7 @@ pub fn value_of(body: &str) -> Result<f64, QueryError> {
             .and_then(|v| v.as_array())
             .is_some_and(|v| !v.is_empty())
         {
-            return Err(QueryError::Failed(
-                "query returned multiple values".to_owned(),
-            ));
+            return Err(QueryError::Failed(MULTIPLE_VALUES.to_owned()));
         }
         if let Some(text) = sample.pointer("/value/1").and_then(|v| v.as_str()) {
             let parsed = text.parse::<f64>().map_err(|_| {
@@ -244,7 +191,7 @@ pub fn value_of(body: &str) -> Result<f64, QueryError> {
     }
     match value {
         Some(v) if !v.is_nan() => Ok(v),
-        _ => Err(QueryError::NoValues),
+        _ => Err(QueryError::no_values()),
     }
 }
 
@@ -266,24 +213,6 @@ pub fn collapse_whitespace(query: &str) -> String {
     out
 }
 
-/// An error and its causes, the way Go's wrapped errors read.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    // reqwest's own outer text names the URL, which the caller already shows.
-    if parts.len() > 1 && parts[0].starts_with("error sending request") {
-        parts.remove(0);
-    }
-    parts.join(": ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,9 +222,9 @@ mod tests {
         let vector = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"100"]},{"metric":{},"value":[2,"99.5"]}]}}"#;
         assert_eq!(value_of(vector), Ok(99.5));
         let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
-        assert_eq!(value_of(empty), Err(QueryError::NoValues));
+        assert_eq!(value_of(empty), Err(QueryError::no_values()));
         let nan = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}"#;
-        assert_eq!(value_of(nan), Err(QueryError::NoValues));
+        assert_eq!(value_of(nan), Err(QueryError::no_values()));
         let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[2,"2"]]}]}}"#;
         assert_eq!(
             value_of(matrix),

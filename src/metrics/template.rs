@@ -13,17 +13,13 @@ use tokio::time::Instant;
 use crate::api::{MetricProviderType, MetricTemplate};
 use crate::k8s::{Caches, cache};
 
-use super::prometheus::{HttpClients, Prometheus, PrometheusConfig};
+use super::http::HttpClients;
+use super::provider::{self, Credentials, Provider};
 
 /// A template ready to run: its query and its provider.
 pub struct Resolved {
     pub template: Arc<MetricTemplate>,
-    pub provider: Provider,
-}
-
-/// The providers Serin can query.
-pub enum Provider {
-    Prometheus(Prometheus),
+    pub provider: Box<dyn Provider>,
 }
 
 /// Why a template could not be resolved; worded per caller by [`Failure::text`].
@@ -85,6 +81,7 @@ pub async fn resolve(
     http: &HttpClients,
     reference: &TemplateRef,
     namespace: &str,
+    metric_interval: &str,
     deadline: Instant,
 ) -> Result<Result<Resolved, Failure>, PortError> {
     let Some(template) = cache::get(&caches.metric_templates, namespace, &reference.name) else {
@@ -113,19 +110,14 @@ pub async fn resolve(
         }
     };
     let kind = kind_name(spec.type_);
-    let provider = match spec.type_ {
-        MetricProviderType::Prometheus => {
-            let config = PrometheusConfig {
-                address: spec.address.as_deref().unwrap_or_default(),
-                insecure_skip_verify: spec.insecure_skip_verify(),
-                credentials: credentials.as_ref(),
-                headers: spec.headers.as_ref(),
-            };
-            Prometheus::new(&config, http).map(Provider::Prometheus)
-        }
-        _ => Err(format!("provider {kind} is not supported by Serin yet")),
+    let config = provider::Config {
+        spec,
+        metric_interval,
+        credentials: Credentials(credentials.as_ref()),
+        http,
+        kube: client,
     };
-    Ok(provider
+    Ok(provider::build(&config)
         .map(|provider| Resolved {
             template: template.clone(),
             provider,
