@@ -1,5 +1,5 @@
 //! The operator's checks of one MetricTemplate or AlertProvider that need
-//! no cluster: a provider Serin can query, addresses that parse.
+//! no cluster: what each provider requires, addresses that parse.
 
 use reqwest::{Proxy, Url};
 
@@ -10,23 +10,53 @@ use crate::metrics::template::kind_name;
 
 pub(crate) fn check_template(doc: &Doc, template: &MetricTemplate, out: &mut Vec<Finding>) {
     let provider = &template.spec.provider;
-    if provider.type_ != MetricProviderType::Prometheus {
-        // Flagger queries these; Serin's operator fails the checks that use them.
-        out.push(doc.warning(
-            "spec.provider.type",
-            format!(
-                "provider {} is not supported by Serin yet (only prometheus); checks using this template fail",
-                kind_name(provider.type_)
-            ),
-        ));
-        return;
-    }
-    // What `metrics::prometheus::Prometheus::new` requires.
+    let kind = kind_name(provider.type_);
     let address = provider.address.as_deref().unwrap_or_default();
-    if address.is_empty() || Url::parse(address).is_err() {
-        out.push(doc.error(
+    use MetricProviderType as T;
+    // What each provider's constructor requires, in Flagger's factory texts.
+    // Only Prometheus's is an error, as before; Flagger's own docs leave out
+    // the others' addresses and Secrets, which overlays often add later.
+    let fails = "every check using this template fails";
+    if provider.type_ == T::Prometheus {
+        if address.is_empty() || Url::parse(address).is_err() {
+            out.push(doc.error(
+                "spec.provider.address",
+                format!("prometheus address {address} is not a valid URL"),
+            ));
+        }
+    } else if !address.is_empty() && Url::parse(address).is_err() {
+        out.push(doc.warning(
             "spec.provider.address",
-            format!("prometheus address {address} is not a valid URL"),
+            format!("{kind} address {address} is not a valid URL: {fails}"),
+        ));
+    } else if address.is_empty() {
+        let missing = match provider.type_ {
+            T::Graphite | T::Influxdb => format!("{kind} address  is not a valid URL"),
+            T::Dynatrace | T::Splunk => format!("{kind} endpoint is not set"),
+            _ => String::new(),
+        };
+        if !missing.is_empty() {
+            out.push(doc.warning("spec.provider.address", format!("{missing}: {fails}")));
+        }
+    }
+    if provider.type_ == T::Cloudwatch && provider.region.as_deref().unwrap_or_default().is_empty()
+    {
+        out.push(doc.warning(
+            "spec.provider.region",
+            format!("region not specified: {fails}"),
+        ));
+    }
+    let keys = match provider.type_ {
+        T::Datadog => "datadog_api_key and datadog_application_key",
+        T::Newrelic => "newrelic_account_id and newrelic_query_key",
+        T::Dynatrace => "dynatrace_token",
+        T::Splunk => "sf_token_key",
+        _ => "",
+    };
+    if !keys.is_empty() && provider.secret_ref.is_none() {
+        out.push(doc.warning(
+            "spec.provider.secretRef",
+            format!("{kind} reads {keys} from a Secret: without a secretRef {fails}"),
         ));
     }
 }

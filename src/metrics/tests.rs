@@ -374,7 +374,7 @@ async fn template_failures_are_flaggers_event_texts() {
     assert_eq!(
         check("datadog").await,
         Ok(MetricAnswer::TemplateError(
-            "Metric template datadog.test provider datadog error: provider datadog is not supported by Serin yet".into()
+            "Metric template datadog.test provider datadog error: datadog credentials does not contain datadog_api_key".into()
         ))
     );
     // A missing variable is Go's `missingkey=error`.
@@ -444,7 +444,7 @@ async fn providers_available_checks_builtin_prometheus_and_templates() {
     assert_eq!(
         f.adapter.providers_available(&key, &f.source, &metrics, soon()).await,
         Ok(Err(
-            "metric template datadog.test provider datadog error: provider datadog is not supported by Serin yet".into()
+            "metric template datadog.test provider datadog error: datadog credentials does not contain datadog_api_key".into()
         ))
     );
 

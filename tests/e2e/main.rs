@@ -14,6 +14,7 @@ mod cli;
 mod cli_requests;
 mod cluster_smoke;
 mod crds;
+mod datadog;
 mod gatewayapi;
 mod helm;
 mod helm_rbac;

@@ -105,12 +105,33 @@ fn a_metric_without_a_source_is_an_error() {
 }
 
 #[test]
-fn metric_providers_serin_lacks_are_warnings() {
+fn each_provider_gets_what_it_requires() {
+    // Datadog has a default address but no credentials without a Secret.
     let report = lint(&edit(TEMPLATE, "type: prometheus", "type: datadog"));
     assert_eq!(report.exit_code(), 0);
     assert_only(
         &report,
-        "f.yaml:8: spec.provider.type: warning: provider datadog is not supported by Serin yet (only prometheus); checks using this template fail",
+        "f.yaml:7: spec.provider.secretRef: warning: datadog reads datadog_api_key and datadog_application_key from a Secret: without a secretRef every check using this template fails",
+    );
+    let cloudwatch = edit(TEMPLATE, "type: prometheus", "type: cloudwatch");
+    assert_only(
+        &lint(&cloudwatch),
+        "f.yaml:7: spec.provider.region: warning: region not specified: every check using this template fails",
+    );
+    let with_region = edit(
+        &cloudwatch,
+        "type: cloudwatch\n",
+        "type: cloudwatch\n    region: eu-west-1\n",
+    );
+    assert_eq!(lint(&with_region).exit_code(), 0);
+    let graphite = edit(
+        &edit(TEMPLATE, "type: prometheus", "type: graphite"),
+        "    address: http://prometheus.istio-system:9090\n",
+        "",
+    );
+    assert_only(
+        &lint(&graphite),
+        "f.yaml:7: spec.provider.address: warning: graphite address  is not a valid URL: every check using this template fails",
     );
 }
 
