@@ -39,7 +39,16 @@ async fn prometheus(
     State(seen): State<Shared>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> (StatusCode, String) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    prometheus_answer(seen, headers, raw).await.into_response()
+}
+
+async fn prometheus_answer(
+    seen: Shared,
+    headers: HeaderMap,
+    raw: Option<String>,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let url = reqwest::Url::parse(&format!("http://x/?{}", raw.unwrap_or_default())).unwrap();
     let params: HashMap<String, String> = url.query_pairs().into_owned().collect();
     let query = params.get("query").cloned().unwrap_or_default();
@@ -59,7 +68,19 @@ async fn prometheus(
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
     if query.contains("boom") {
-        return (StatusCode::BAD_REQUEST, "bad_data: parse error".to_owned());
+        return (
+            StatusCode::BAD_REQUEST,
+            JSON,
+            "bad_data: parse error".to_owned(),
+        );
+    }
+    if query.contains("throttled") {
+        let limited = [("retry-after", "120")];
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            limited,
+            "slow down".to_owned(),
+        );
     }
     let body = if query == "vector(1)" {
         sample("1")
@@ -74,8 +95,10 @@ async fn prometheus(
     } else {
         sample("99.5")
     };
-    (StatusCode::OK, body)
+    (StatusCode::OK, JSON, body)
 }
+
+const JSON: [(&str, &str); 1] = [("content-type", "application/json")];
 
 async fn secret(Path((namespace, name)): Path<(String, String)>) -> (StatusCode, String) {
     if namespace == "test" && name == "prom-auth" {
@@ -313,13 +336,24 @@ async fn inline_queries_are_sent_collapsed_and_unrendered() {
         ))
     );
     m.query = "boom".into();
-    let answer = f.adapter.check(&f.query(m), soon()).await;
+    let answer = f.adapter.check(&f.query(m.clone()), soon()).await;
     assert_eq!(
         answer,
         Ok(MetricAnswer::QueryFailed(
             "error response: bad_data: parse error".into()
         ))
     );
+    // A rate limit longer than the step can wait is not a failed check:
+    // the port error defers the step.
+    m.query = "throttled".into();
+    let answer = f.adapter.check(&f.query(m), soon()).await;
+    assert_eq!(
+        answer,
+        Err(PortError::Throttled(
+            "rate limited (429 Too Many Requests, retry after 120s): slow down".into()
+        ))
+    );
+    assert!(PortError::Throttled(String::new()).is_serins());
 }
 
 #[tokio::test]
