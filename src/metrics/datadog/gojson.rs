@@ -1,6 +1,6 @@
 //! Go's `encoding/json` as Flagger's providers meet it: the syntax error
 //! texts of `json.Unmarshal`, its type error texts, its case-insensitive
-//! field names. Users read these texts in events,
+//! field names and `%v` of decoded values. Users read these texts in events,
 //! so they follow Go's wording rather than serde's.
 
 use serde_json::Value;
@@ -75,6 +75,49 @@ pub fn float(value: &Value, field: &str) -> Result<f64, String> {
             .as_f64()
             .ok_or_else(|| type_error(value, field, "float64")),
         other => Err(type_error(other, field, "float64")),
+    }
+}
+
+/// Go's `%v` of a float64 (`1.577232e+09`, `0.5`, `NaN`).
+pub fn float_v(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // Shortest digits, then Go's %g rule: exponent form below 1e-4 or from 1e6.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exp.abs());
+    }
+    format!("{f}")
+}
+
+/// Go's `%v` of a value decoded into `interface{}`.
+pub fn value_v(value: &Value) -> String {
+    match value {
+        Value::Null => "<nil>".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => float_v(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(value_v).collect();
+            format!("[{}]", parts.join(" "))
+        }
+        Value::Object(map) => {
+            let parts: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", value_v(v)))
+                .collect();
+            format!("map[{}]", parts.join(" "))
+        }
     }
 }
 
@@ -329,5 +372,17 @@ mod tests {
             parse(" {\"a\": [1.5e3, true, null, \"\\u00e9\"]} "),
             Ok(serde_json::json!({"a": [1500.0, true, null, "é"]}))
         );
+    }
+
+    #[test]
+    fn values_print_as_go_percent_v() {
+        assert_eq!(float_v(1.0), "1");
+        assert_eq!(float_v(0.5), "0.5");
+        assert_eq!(float_v(1_577_232_000.0), "1.577232e+09");
+        assert_eq!(float_v(123_456.0), "123456");
+        assert_eq!(float_v(0.000_01), "1e-05");
+        assert_eq!(float_v(1_234_567.0), "1.234567e+06");
+        assert_eq!(float_v(0.0001), "0.0001");
+        assert_eq!(value_v(&serde_json::json!([1, "a", null])), "[1 a <nil>]");
     }
 }
