@@ -15,6 +15,7 @@ all_up() {
   # A testbed started by an older version of this script lacks the audit log and
   # the extra identities; it is restarted rather than reused.
   grep -q '^export AUDIT_LOG=' "$env_file" || return 1
+  grep -q '^export EXTERNAL_METRICS_CERT=' "$env_file" || return 1
   for c in "${components[@]}"; do [[ -n "$(live_pid "$c")" ]] || return 1; done
   # shellcheck disable=SC1090
   (source "$env_file" && "$TESTBED_BIN/kubectl" get --raw /readyz >/dev/null 2>&1)
@@ -79,6 +80,21 @@ pki="$run_dir/pki"
       -extfile client.ext -out "$user.crt"
   done
   openssl genrsa -out sa.key 2048
+  # The aggregation layer: the API server proxies to APIServices with the
+  # front-proxy client certificate (its own CA, as kubeadm does), and the test
+  # harness behind external.metrics.k8s.io serves a certificate of the testbed
+  # CA for its Service's name (the APIService's caBundle is that CA).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=serin-testbed-front-proxy-ca" -keyout front-proxy-ca.key -out front-proxy-ca.crt
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=front-proxy-client" \
+    -keyout front-proxy-client.key -out front-proxy-client.csr
+  openssl x509 -req -in front-proxy-client.csr -CA front-proxy-ca.crt -CAkey front-proxy-ca.key \
+    -CAcreateserial -days 3650 -extfile client.ext -out front-proxy-client.crt
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=serin-external-metrics" \
+    -keyout external-metrics.key -out external-metrics.csr
+  printf 'subjectAltName=DNS:serin-external-metrics.kube-system.svc,IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n' >external-metrics.ext
+  openssl x509 -req -in external-metrics.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+    -extfile external-metrics.ext -out external-metrics.crt
   openssl rsa -in sa.key -pubout -out sa.pub
 ) >"$log_dir/openssl.log" 2>&1 || { log "openssl failed:"; tail -20 "$log_dir/openssl.log" >&2; exit 1; }
 
@@ -204,7 +220,12 @@ start kube-apiserver "$bin/kube-apiserver" \
   --endpoint-reconciler-type=none \
   --allow-privileged=true --cert-dir="$run_dir/apiserver-certs" \
   --audit-policy-file="$audit_policy" --audit-log-path="$audit_log" \
-  --audit-log-maxsize=1000
+  --audit-log-maxsize=1000 \
+  --requestheader-client-ca-file="$pki/front-proxy-ca.crt" \
+  --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key"
 wait_for kube-apiserver curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
   "https://127.0.0.1:$p_api/readyz"
 
@@ -289,6 +310,9 @@ export TESTBED_API_SERVER=https://127.0.0.1:$p_api
 export SERIN_KUBECONFIG=$serin_kubeconfig
 export FLAGGER_KUBECONFIG=$flagger_kubeconfig
 export AUDIT_LOG=$audit_log
+export EXTERNAL_METRICS_CERT=$pki/external-metrics.crt
+export EXTERNAL_METRICS_KEY=$pki/external-metrics.key
+export TESTBED_CA=$pki/ca.crt
 ENV
 mv "$env_file.tmp" "$env_file"
 log "up: source $env_file"
