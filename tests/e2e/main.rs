@@ -15,6 +15,7 @@ mod cli_requests;
 mod cluster_smoke;
 mod crds;
 mod datadog;
+mod external_metrics;
 mod gatewayapi;
 mod helm;
 mod helm_rbac;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub mod api_cost;
 pub mod audit;
 pub mod cli;
+pub mod external_metrics;
 pub mod fleet;
 pub mod gateway;
 pub mod helm;
