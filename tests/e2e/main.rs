@@ -24,6 +24,7 @@ mod istio_lifecycle;
 mod istio_routing;
 mod istio_simulator;
 mod istio_takeover;
+mod keptn;
 mod leader;
 mod linkerd;
 mod mesh_manifests;

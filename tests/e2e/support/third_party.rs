@@ -61,6 +61,15 @@ pub async fn install_smi(client: &Client) {
         .await;
 }
 
+/// The minimal Keptn CRDs of the keptn metrics provider's tests
+/// (`tests/crds/keptn-metrics.yaml`: KeptnMetric and Analysis).
+pub async fn install_keptn(client: &Client) {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/crds/keptn-metrics.yaml");
+    DONE.get_or_init(|| install(client, std::slice::from_ref(&file)))
+        .await;
+}
+
 /// The Istio CRDs the tests need: `networking.istio.io`'s VirtualService,
 /// DestinationRule and Gateway.
 const ISTIO_CRDS: [&str; 3] = [
