@@ -154,6 +154,11 @@ async fn is_online_queries_the_default_bucket() {
             .body
             .contains(r#"from(bucket: \"default\") |\u003e range(start: -2h)"#)
     );
+    // Byte for byte what influxdb-client-go v2.14.0 sends (checked against it).
+    assert_eq!(
+        vendor.last().body,
+        r#"{"dialect":{"annotations":["datatype","group","default"],"delimiter":",","header":true},"query":"from(bucket: \"default\") |\u003e range(start: -2h)","type":"flux"}"#
+    );
     vendor.then(Answer::status(
         401,
         r#"{"code":"unauthorized","message":"unauthorized access"}"#,
