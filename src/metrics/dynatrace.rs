@@ -5,8 +5,9 @@ use futures::FutureExt;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::datadog::{gojson, unix_now};
+use super::gojson;
 use super::http;
+use super::provider::unix_now;
 use super::provider::{Config, Provider, QueryError, QueryFuture};
 
 const QUERY_PATH: &str = "/api/v2/metrics/query";

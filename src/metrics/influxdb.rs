@@ -7,7 +7,7 @@ use reqwest::Url;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::datadog::gojson;
+use super::gojson;
 use super::http::{self, Reply};
 use super::provider::{Config, Provider, QueryError, QueryFuture};
 

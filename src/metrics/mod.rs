@@ -8,6 +8,7 @@ pub mod dynatrace;
 pub mod externalmetrics;
 #[cfg(test)]
 pub mod fake;
+pub mod gojson;
 pub mod graphite;
 pub mod http;
 pub mod influxdb;

@@ -5,7 +5,7 @@ use futures::FutureExt;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::datadog::gojson;
+use super::gojson;
 use super::http;
 use super::provider::{Config, Provider, QueryError, QueryFuture};
 

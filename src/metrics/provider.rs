@@ -133,6 +133,13 @@ pub fn build(config: &Config<'_>) -> Result<Box<dyn Provider>, String> {
     })
 }
 
+/// Seconds since the Unix epoch: the providers' query windows end now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The provider's name as users write it.
 pub fn name_of(spec: &MetricProvider) -> String {
     kind_name(spec.type_)

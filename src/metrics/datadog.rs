@@ -1,14 +1,12 @@
 //! The Datadog provider: a v1 timeseries query over ten metric intervals,
 //! reduced to the first point of the first series, with Flagger's texts.
 
-pub(super) mod gojson;
-
 use futures::FutureExt;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::http;
-use super::provider::{Config, Provider, QueryError, QueryFuture};
+use super::provider::{Config, Provider, QueryError, QueryFuture, unix_now};
+use super::{gojson, http};
 
 const DEFAULT_ADDRESS: &str = "https://api.datadoghq.com";
 const QUERY_PATH: &str = "/api/v1/query";
@@ -94,12 +92,6 @@ impl Provider for Datadog {
     fn is_online(&self, deadline: Instant) -> QueryFuture<'_, ()> {
         self.online(deadline).boxed()
     }
-}
-
-pub(super) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The value of the first (oldest) point of the first series: the newest
