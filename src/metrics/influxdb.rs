@@ -90,10 +90,13 @@ impl InfluxDb {
 
     async fn query(&self, query: &str, deadline: Instant) -> Result<f64, QueryError> {
         let reply = self.post(query, deadline).await?;
-        // Flagger answers 0 without error when no record could be read: an
-        // empty result, a parse error or an error table.
+        // Flagger answers 0 without error when no record could be read (an
+        // empty result, a parse error or an error table), which passes a
+        // `max` threshold on no data at all; Serin says there were no values.
         let Some(record) = first_record(&reply.body) else {
-            return Ok(0.0);
+            return Err(QueryError::no_values_in(
+                "invalid response: the answer has no record",
+            ));
         };
         match record
             .iter()

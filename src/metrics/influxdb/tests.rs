@@ -77,10 +77,17 @@ async fn answers_map_to_flaggers_results() {
         text.starts_with("invalid response: _field:error_rate,") && text.contains(",_value:3,"),
         "{text}"
     );
-    // Flagger reads 0 without error when no record comes: empty, an error table, a parse error.
+    // Flagger reads 0 without error when no record comes (empty, an error
+    // table, a parse error), which passes a `max` threshold: Serin says no values.
     let error_table = "#datatype,string,string\r\n#group,true,true\r\n#default,,\r\n,error,reference\r\n,failed to compile,897\r\n\r\n";
-    for zero in ["", error_table, "not,csv\r\n", &answer(&["x"])] {
-        assert_eq!(run(&vendor, Answer::ok(zero)).await, Ok(0.0), "{zero:?}");
+    for nothing in ["", error_table, "not,csv\r\n", &answer(&["x"])] {
+        assert_eq!(
+            run(&vendor, Answer::ok(nothing)).await,
+            Err(QueryError::NoValues(
+                "invalid response: the answer has no record: no values found".into()
+            )),
+            "{nothing:?}"
+        );
     }
     let denied = r#"{"code":"unauthorized","message":"unauthorized access"}"#;
     assert_eq!(

@@ -126,11 +126,23 @@ impl Stackdriver {
             .ok_or_else(no_values)?
             .pointer("/values/0")
             .ok_or_else(no_values)?;
-        // Go's `GetDoubleValue` is 0 for an int64, bool or distribution value.
-        Ok(value
-            .get("doubleValue")
-            .and_then(double)
-            .unwrap_or_default())
+        // Flagger's `GetDoubleValue` reads an int64 point (a count) as 0,
+        // which would pass a `max` threshold; Serin reads its number.
+        if let Some(v) = value.get("doubleValue").and_then(double) {
+            return Ok(v);
+        }
+        match value.get("int64Value") {
+            Some(Value::String(s)) => s.parse::<i64>().ok(),
+            Some(Value::Number(n)) => n.as_i64(),
+            _ => None,
+        }
+        .map(|v| v as f64)
+        .ok_or_else(|| {
+            QueryError::Failed(format!(
+                "invalid response: the value is not a number: {}",
+                text(value)
+            ))
+        })
     }
 
     /// Flagger's `IsOnline`: an empty query must succeed or be refused as an

@@ -192,11 +192,21 @@ async fn answers_map_to_flaggers_values_and_texts() {
             "invalid response: label_values:{string_value:\"podinfo\"}: no values found".into()
         ))
     );
-    // Flagger reads the double only: an int64 point is 0.
+    // Flagger reads the double only (an int64 point is 0); Serin reads the count.
     vendors.api.then(Answer::ok(
         r#"{"timeSeriesData": [{"pointData": [{"values": [{"int64Value": "42"}]}]}]}"#,
     ));
-    assert_eq!(run().await, Ok(0.0));
+    assert_eq!(run().await, Ok(42.0));
+    vendors.api.then(Answer::ok(
+        r#"{"timeSeriesData": [{"pointData": [{"values": [{"boolValue": true}]}]}]}"#,
+    ));
+    let Err(QueryError::Failed(text)) = run().await else {
+        panic!("a bool is no number")
+    };
+    assert!(
+        text.starts_with("invalid response: the value is not a number: "),
+        "{text}"
+    );
 
     vendors.api.then(Answer::status(
         400,
