@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 use super::document::{Kind, Object, Resource};
 use super::report::Finding;
+use crate::api::MetricProviderType;
 use crate::api::canary::CanaryMetric;
 use crate::api::{Canary, MetricTemplate};
 use crate::metrics::render::{Model, RenderError, render};
 use crate::metrics::target_names;
+use crate::metrics::{externalmetrics, keptn};
 
 type Key<'a> = (Kind, &'a str, &'a str);
 
@@ -21,10 +23,16 @@ pub(crate) fn check(objects: &[Object], out: &mut Vec<Finding>) {
     let mut renders = HashMap::new();
     for (i, object) in objects.iter().enumerate() {
         if let Some(Resource::Template(t)) = &object.resource {
-            let ok = match render_sample(t, &object.namespace) {
-                Ok(_) => true,
+            let ok = match render_sample(t, &object.namespace).map_err(|e| e.to_string()) {
+                Ok(query) => match query_form(t, &query) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        out.push(object.doc.error("spec.query", e));
+                        false
+                    }
+                },
                 Err(e) => {
-                    out.push(object.doc.error("spec.query", e.to_string()));
+                    out.push(object.doc.error("spec.query", e));
                     false
                 }
             };
@@ -36,6 +44,16 @@ pub(crate) fn check(objects: &[Object], out: &mut Vec<Finding>) {
             metrics(object, c, objects, &renders, out);
             alerts(object, c, objects, out);
         }
+    }
+}
+
+/// The providers whose queries have a form of their own: the operator's
+/// parsers, on the rendered query.
+fn query_form(template: &MetricTemplate, rendered: &str) -> Result<(), String> {
+    match template.spec.provider.type_ {
+        MetricProviderType::Keptn => keptn::parse_query(rendered).map(|_| ()),
+        MetricProviderType::Externalmetrics => externalmetrics::parse_query(rendered).map(|_| ()),
+        _ => Ok(()),
     }
 }
 

@@ -105,6 +105,26 @@ fn a_metric_without_a_source_is_an_error() {
 }
 
 #[test]
+fn keptn_and_external_metrics_queries_have_their_form() {
+    let keptn = edit(TEMPLATE, "type: prometheus", "type: keptn");
+    let report = lint(&keptn);
+    assert_eq!(report.exit_code(), 1);
+    assert_only(
+        &report,
+        "f.yaml:10: spec.query: unexpected query format. query must be in the format <keptnmetric|analysis>/<namespace>/<resourceName>/<duration>/<arguments>",
+    );
+    let good = "  query: keptnmetric/{{ namespace }}/response-time\n";
+    let start = keptn.find("  query: |").unwrap();
+    let fixed = format!("{}{good}", &keptn[..start]);
+    assert_eq!(lint(&fixed).exit_code(), 0, "{fixed}");
+    let external = edit(&fixed, "type: keptn", "type: externalmetrics").replace(
+        "keptnmetric/{{ namespace }}/response-time",
+        "{{ namespace }}/queue%zz",
+    );
+    assert_eq!(lint(&external).exit_code(), 1);
+}
+
+#[test]
 fn each_provider_gets_what_it_requires() {
     // Datadog has a default address but no credentials without a Secret.
     let report = lint(&edit(TEMPLATE, "type: prometheus", "type: datadog"));
