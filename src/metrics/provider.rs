@@ -12,7 +12,6 @@ use crate::api::duration::parse_duration;
 use crate::api::{MetricProvider, MetricProviderType};
 
 use super::http::HttpClients;
-use super::template::kind_name;
 use super::{
     cloudwatch, datadog, dynatrace, externalmetrics, graphite, influxdb, keptn, newrelic,
     prometheus, splunk, stackdriver,
@@ -96,10 +95,6 @@ impl Config<'_> {
 pub struct Credentials<'a>(pub Option<&'a BTreeMap<String, Vec<u8>>>);
 
 impl Credentials<'_> {
-    pub fn present(&self) -> bool {
-        self.0.is_some()
-    }
-
     pub fn get(&self, key: &str) -> Option<String> {
         self.0
             .and_then(|data| data.get(key))
@@ -138,9 +133,4 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// The provider's name as users write it.
-pub fn name_of(spec: &MetricProvider) -> String {
-    kind_name(spec.type_)
 }
