@@ -146,6 +146,15 @@ rules:
   - level: Metadata
 AUDIT
 
+# A process's state letter (R, S, Z, ...); a dead child stays a zombie (Z)
+# until this shell waits for it.
+proc_state() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  stat="${stat##*) }"
+  echo "${stat%% *}"
+}
+
 started=()
 fail() {
   local name="$1" why="$2" pid rc=""
@@ -156,9 +165,11 @@ fail() {
   [[ -s "$log_dir/$name.log" ]] || log "(the log is empty)"
   if [[ -f "$pid_dir/$name.pid" ]]; then
     read -r pid _ <"$pid_dir/$name.pid" || true
-    if [[ -n "${pid:-}" && ! -d "/proc/$pid" ]]; then
+    if [[ -n "${pid:-}" && ( ! -d "/proc/$pid" || "$(proc_state "$pid")" == Z ) ]]; then
       wait "$pid" 2>/dev/null && rc=0 || rc=$?
       log "$name exited with status $rc"
+    elif [[ -n "${pid:-}" ]]; then
+      log "$name (pid $pid) is still there as: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-200)"
     fi
   fi
   log "free space: $(df -h --output=avail,target "$run_dir" 2>/dev/null | tail -1)"
@@ -172,9 +183,12 @@ start() {
   local pid=$! i
   echo "$pid $exe" >"$pid_dir/$name.pid"
   started+=("$name")
-  # Until the child has exec'd, its cmdline is still this shell's.
-  for i in $(seq 1 50); do
-    [[ -d "/proc/$pid" ]] || break
+  # Until the child has exec'd, its cmdline is still this shell's, and
+  # live_pid would take it for a dead component. On a loaded machine the exec
+  # took more than the 2.5 s this once waited (a component "exited during
+  # startup" with an empty log while it was still starting), so wait up to 60 s.
+  for i in $(seq 1 1200); do
+    [[ -d "/proc/$pid" && "$(proc_state "$pid")" != Z ]] || break
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$exe" && break
     sleep 0.05
   done
