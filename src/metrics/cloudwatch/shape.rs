@@ -122,19 +122,8 @@ fn canonical(
             }
             Value::Object(out)
         }
-        (_, other) => return Err(mismatch(json_kind(other).to_owned())),
+        (_, other) => return Err(mismatch(crate::metrics::gojson::kind(other).to_owned())),
     })
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// `GetMetricDataOutput`.
